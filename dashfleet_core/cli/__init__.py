@@ -1,0 +1,81 @@
+"""The `dashfleet` command line: a click group whose commands live in this package's modules.
+
+Each module here has `add_commands(cli)`; third-party plugins add theirs through the
+`register_commands` hook. Commands import what they need inside their bodies, so `dashfleet status`
+never imports Flask.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import sys
+
+import click
+
+from ..config import ConfigError
+
+log = logging.getLogger("dashfleet")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $DASHFLEET_CONFIG, else ./dashfleet.toml if present, else built-in defaults).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.version_option(package_name="dashfleet", prog_name="dashfleet")
+def cli(verbose: int) -> None:
+    """DashFleet: fleet health for small and medium IT teams."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _add_builtin_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.add_commands(cli)
+
+
+def _add_plugin_commands(argv: list[str]) -> None:
+    """Let plugins add commands; the config may come from `--config` anywhere in argv."""
+    from ..config import load_settings
+    from ..plugins import make_plugin_manager
+
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+    try:
+        pm = make_plugin_manager(load_settings(path))
+    except ConfigError:
+        return  # the command itself reports the problem with its exit code
+    pm.hook.register_commands(cli=cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _add_builtin_commands()
+    _add_plugin_commands(argv)
+    try:
+        cli.main(args=argv, prog_name="dashfleet", standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"dashfleet: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,72 @@
+"""`dashfleet status`, `dashfleet plugins` and `dashfleet config check`: look at this machine and
+at what config enables."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import _context, config_option
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout, nothing else.")
+@config_option
+def status(as_json: bool, config_path: str | None) -> None:
+    """One snapshot of this machine, with its health."""
+    from ..engine import Engine
+
+    ctx = _context.load(config_path)
+    doc = Engine(ctx.settings, ctx.pm).snapshot()
+    if as_json:
+        click.echo(doc.model_dump_json())
+        return
+    h = doc.health
+    click.echo(f"{doc.hostname} ({doc.machine_id})  health {h.score}/100  {h.status.upper()}")
+    for name in sorted(doc.metrics):
+        click.echo(f"  {name:<32} {doc.metrics[name]:g}")
+    for f in h.findings:
+        click.echo(f"  ! {f.severity}: {f.message}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@config_option
+def plugins(as_json: bool, config_path: str | None) -> None:
+    """The plugins DashFleet knows: name, version, hooks, enabled."""
+    from ..plugins import plugin_infos
+
+    ctx = _context.load(config_path)
+    infos = plugin_infos(ctx.pm)
+    if as_json:
+        click.echo(json.dumps([vars(i) for i in infos], indent=2))
+        return
+    for i in infos:
+        mark = "on " if i.enabled else "off"
+        click.echo(f"{mark} {i.name:<16} {i.kind:<11} {i.version:<8} {', '.join(i.hooks)}")
+
+
+@click.group()
+def config() -> None:
+    """Check the configuration."""
+
+
+@config.command("check")
+@config_option
+def config_check(config_path: str | None) -> None:
+    """Validate the config file and load every enabled plugin; exit 2 on a problem."""
+    from ..engine import Engine
+
+    ctx = _context.load(config_path)
+    engine = Engine(ctx.settings, ctx.pm)
+    click.echo(
+        f"{ctx.settings.source}: ok; {len(engine.collectors)} collectors, "
+        f"{len(engine.health_checks)} health checks, storage {ctx.settings.storage.url}"
+    )
+
+
+def add_commands(cli: click.Group) -> None:
+    cli.add_command(status)
+    cli.add_command(plugins)
+    cli.add_command(config)

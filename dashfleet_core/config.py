@@ -1,0 +1,247 @@
+"""Load `dashfleet.toml`, apply environment overrides, and validate it with pydantic.
+
+No file at all is a valid configuration: every setting has a default. A bad file is a
+:class:`ConfigError` that names the file, the key and what was expected; hosts turn it into exit
+code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV = "DASHFLEET_CONFIG"
+DEFAULT_CONFIG_FILE = "dashfleet.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix; the message says where and how."""
+
+    exit_code = 2
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Threshold(_Strict):
+    """Warn and critical levels for one metric; `below = true` for metrics where low is bad."""
+
+    warn: float
+    critical: float
+    below: bool = False
+    sustain: int | None = Field(default=None, ge=1)
+    hysteresis: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Threshold":
+        bad = self.critical > self.warn if self.below else self.critical < self.warn
+        if bad:
+            word = "below" if self.below else "above"
+            raise ValueError(
+                f"critical ({self.critical}) must be at least as far {word} as warn ({self.warn})"
+            )
+        return self
+
+
+DEFAULT_THRESHOLDS: dict[str, Threshold] = {
+    "cpu.percent": Threshold(warn=80, critical=95),
+    "memory.percent": Threshold(warn=90, critical=97),
+    "disk.percent": Threshold(warn=90, critical=97),
+}
+
+
+class HealthSettings(_Strict):
+    sustain: int = Field(default=3, ge=1)
+    hysteresis: float = Field(default=5.0, ge=0)
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _defaults_first(self) -> "HealthSettings":
+        merged = dict(DEFAULT_THRESHOLDS)
+        merged.update(self.thresholds)
+        object.__setattr__(self, "thresholds", merged)
+        return self
+
+
+class StorageSettings(_Strict):
+    url: str = "sqlite:///data/dashfleet.db"
+    retention_days: float = Field(default=30, gt=0)
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=0, le=65535)
+    token: str | None = None
+    data_dir: str = "data"
+    ttl_seconds: int = Field(default=600, gt=0)
+    purge_days: float = Field(default=7, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    report_self: bool = True
+    self_interval: float = Field(default=10, gt=0)
+    public_url: str | None = None
+
+
+class AgentSettings(_Strict):
+    server: str | None = None
+    token: str | None = None
+    machine_id: str | None = None
+    interval: float = Field(default=10, gt=0)
+    state_dir: str | None = None
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    spool_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    spool_max_age_hours: float = Field(default=24, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=500)
+    backoff_max_seconds: float = Field(default=30, gt=0)
+
+
+class ActionSettings(_Strict):
+    token: str | None = None
+    allowed: list[str] | None = None
+    rate_limit_per_minute: int = Field(default=30, ge=1)
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
+class AlertSettings(_Strict):
+    min_seconds: float = Field(default=300, ge=0)
+    digest_window_seconds: float = Field(default=2, ge=0)
+    digest_threshold: int = Field(default=5, ge=2)
+
+
+class PluginSettings(BaseModel):
+    """`[plugins]`: which plugins run, extra modules, and each plugin's own table."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: list[str] | None = None
+    disabled: list[str] = Field(default_factory=list)
+    modules: list[str] = Field(default_factory=list)
+
+    def settings_for(self, name: str) -> dict[str, Any]:
+        value = (self.model_extra or {}).get(name, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+
+class Settings(_Strict):
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+
+    # Where the settings came from, for error messages; not part of the file.
+    source: str = Field(default="<defaults>", exclude=True)
+
+    def plugin_settings(self, plugin: str, model: type["M"]) -> "M":
+        """Validate `[plugins.<plugin>]` against the plugin's own pydantic model."""
+        raw = self.plugins.settings_for(plugin)
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, self.source, prefix=f"plugins.{plugin}")) from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+# Environment variables the seed's users know, and where they land.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "FLEET_TOKEN": ("server", "token"),
+    "FLEET_TTL_SECONDS": ("server", "ttl_seconds"),
+    "HOST": ("server", "host"),
+    "PORT": ("server", "port"),
+    "ACTION_TOKEN": ("actions", "token"),
+    "WEBHOOK_URL": ("plugins", "webhook", "url"),
+    "WEBHOOK_MIN_SECONDS": ("alerts", "min_seconds"),
+    "DASHFLEET_STORAGE": ("storage", "url"),
+}
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """`--config PATH`, else $DASHFLEET_CONFIG, else ./dashfleet.toml if it exists, else none."""
+    if path:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Read the config file (if any), apply environment and explicit overrides, validate."""
+    env = os.environ if env is None else env
+    file = find_config_file(path)
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if file is not None:
+        source = str(file)
+        try:
+            with open(file, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"{file}: config file not found (given by --config or ${CONFIG_ENV}); "
+                "create it or leave the option out to run on defaults"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read config file: {exc.strerror}") from None
+    for var, keys in ENV_OVERRIDES.items():
+        value = env.get(var)
+        if value not in (None, ""):
+            _set_path(data, keys, value)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, tuple(dotted.split(".")), value)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    settings.source = source
+    return settings
+
+
+def _set_path(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def _describe(exc: ValidationError, source: str, prefix: str = "") -> str:
+    lines = [f"{source}: invalid configuration:"]
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        key = ".".join(p for p in (prefix, loc) if p)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see examples/dashfleet.toml)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  [{key}] {msg}" + _got(err))
+    return "\n".join(lines)
+
+
+def _got(err: dict[str, Any]) -> str:
+    if err["type"] in ("missing", "extra_forbidden"):
+        return ""
+    value = err.get("input")
+    text = repr(value)
+    return f" (got {text[:60]})"

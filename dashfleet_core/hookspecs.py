@@ -1,0 +1,142 @@
+"""Every hook DashFleet calls, with what it takes, what it returns and how results combine.
+
+Registration hooks hand the plugin a ``register`` callback instead of collecting return values, so
+the core knows which plugin supplied each object and refuses two objects with the same name
+(``dashfleet_core.registry``). Event hooks (``startup``, ``shutdown``, ``health_changed``,
+``report_stored``) tell plugins about the life of a host; their return values are ignored.
+
+Each hook is documented for plugin authors in ``docs/plugin-hooks.md`` and has a test
+(``tests/test_hooks_documented.py`` checks both).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "dashfleet"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- registration hooks -------------------------------------------------------------------------
+
+
+@hookspec
+def register_collectors(register):
+    """Register metric collectors.
+
+    Call ``register(collector)`` once per collector. A collector has a unique ``name``, a list of
+    ``metrics`` (:class:`dashfleet_core.models.MetricInfo`: name, unit, description) and a
+    ``collect()`` method returning a :class:`dashfleet_core.collectors.Reading` (numeric metrics and
+    text facts). Called once when the engine is built; return value ignored.
+    """
+
+
+@hookspec
+def register_health_checks(register):
+    """Register health checks.
+
+    Call ``register(check)`` once per check. A check has a unique ``name`` and a
+    ``check(metrics, thresholds)`` method returning a list of
+    :class:`dashfleet_core.models.Finding`. The engine scores health from the findings of every
+    check. Called once when the engine is built; return value ignored.
+    """
+
+
+@hookspec
+def register_storage(register):
+    """Register storage backends.
+
+    Call ``register(scheme, factory)``: ``scheme`` is the URL scheme the backend answers
+    (``sqlite``, ``json``, ``postgresql``) and ``factory(url, settings)`` returns an object that
+    implements :class:`dashfleet_core.storage.Storage`. Called once when storage is opened.
+    """
+
+
+@hookspec
+def register_exporters(register):
+    """Register export sinks (CSV, JSONL, ...).
+
+    Call ``register(name, factory)``: ``factory(stream)`` returns an object with
+    ``write(record: dict)`` and ``close()``; ``record`` has ``machine_id``, ``seq``,
+    ``collected_at``, ``metrics`` and ``facts``. Used by ``dashfleet watch --export-*`` and
+    ``dashfleet export``.
+    """
+
+
+@hookspec
+def register_notifiers(register):
+    """Register notifiers (webhook, email, ...).
+
+    Call ``register(notifier)``: a notifier has a unique ``name`` and ``send(message)`` taking a
+    :class:`dashfleet_core.models.Notification`; it raises on failure so the event is retried.
+    Called once when the alerting service starts.
+    """
+
+
+@hookspec
+def register_actions(register):
+    """Register remediation actions.
+
+    Call ``register(action)``: an action has a unique ``name``, a ``description``, the
+    ``platforms`` it supports, a pydantic ``Params`` model, ``changes_machine`` and
+    ``run(params, context)`` returning a :class:`dashfleet_core.models.ActionResult`.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``dashfleet`` command line.
+
+    ``cli`` is the top-level ``click.Group``; add commands or groups to it. Called once when the
+    CLI starts; return value ignored.
+    """
+
+
+@hookspec
+def register_routes(app):
+    """Add routes to the web server.
+
+    ``app`` is the Flask application being built by ``dashfleet_web.create_app``; register
+    blueprints on it. Called once per application; return value ignored.
+    """
+
+
+# --- event hooks --------------------------------------------------------------------------------
+
+
+@hookspec
+def startup(engine):
+    """A host has built its engine and is about to start work.
+
+    ``engine`` is the :class:`dashfleet_core.engine.Engine`. Called once per host process; return
+    value ignored. An exception here is logged and does not stop the host.
+    """
+
+
+@hookspec
+def shutdown(engine):
+    """A host is stopping (SIGTERM, Ctrl-C, end of a command).
+
+    Called once; return value ignored. Release what ``startup`` acquired.
+    """
+
+
+@hookspec
+def report_stored(report, health):
+    """The server stored a report (not a duplicate).
+
+    ``report`` is a :class:`dashfleet_core.models.Report`, ``health`` the server's
+    :class:`dashfleet_core.models.Health` for it. Called after the save was committed; keep it
+    fast (queue slow work). Return value ignored.
+    """
+
+
+@hookspec
+def health_changed(event):
+    """A machine's health changed: status up or down, silent, or back.
+
+    ``event`` is a :class:`dashfleet_core.models.Event`, already stored. Called outside the request
+    that caused it; return value ignored.
+    """

@@ -1,0 +1,291 @@
+"""The plugin manager factory and the registries filled by `register_*` hooks.
+
+Built-in plugins are ordinary modules, found in the `dashfleet_plugins.<kind>` packages; third-party
+plugins come from the `dashfleet` entry-point group and from `[plugins] modules` in config. All of
+them go through the same steps: block what config disables, register the rest, `check_pending()` so
+a misspelt hook name fails loudly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+# Sub-packages of dashfleet_plugins, in load order. Storage plugins (backends and export sinks) are
+# selected by a URL or a command-line flag, and health checks by `[health]`, so the
+# `[plugins] enabled` allow-list leaves them on (`disabled` still turns them off).
+BUILTIN_KINDS = ("collectors", "health", "storage", "notifiers", "actions")
+SELECTED_ELSEWHERE = {"storage", "health"}
+
+
+class PluginError(Exception):
+    """A plugin broke a rule of the framework (two objects with one name, a bad registration)."""
+
+
+@dataclass
+class PluginInfo:
+    """What `dashfleet plugins` shows for one plugin, loaded or not."""
+
+    name: str
+    kind: str
+    source: str  # "builtin", "entrypoint" or "config"
+    module: str
+    version: str
+    enabled: bool
+    hooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Candidate:
+    name: str
+    kind: str
+    source: str
+    module: str
+    version: str
+    load: Callable[[], Any]
+
+
+def builtin_candidates() -> list[_Candidate]:
+    """Every module under dashfleet_plugins.<kind> whose name does not start with `_`."""
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        version = metadata.version("dashfleet")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        version = "dev"
+    found: list[_Candidate] = []
+    for kind in BUILTIN_KINDS:
+        package = importlib.import_module(f"dashfleet_plugins.{kind}")
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name.startswith("_"):
+                continue
+            dotted = f"{package.__name__}.{info.name}"
+            found.append(
+                _Candidate(
+                    name=_declared_name(dotted, info.name),
+                    kind=kind,
+                    source="builtin",
+                    module=dotted,
+                    version=version,
+                    load=_importer(dotted),
+                )
+            )
+    return found
+
+
+def _declared_name(dotted: str, default: str) -> str:
+    """A module may set PLUGIN_NAME when its file name cannot be the plugin name (json, csv)."""
+    module = importlib.import_module(dotted)
+    return getattr(module, "PLUGIN_NAME", default)
+
+
+def _importer(dotted: str) -> Callable[[], ModuleType]:
+    return lambda: importlib.import_module(dotted)
+
+
+def entrypoint_candidates() -> list[_Candidate]:
+    found = []
+    for ep in metadata.entry_points(group=hookspecs.PROJECT):
+        dist = ep.dist
+        found.append(
+            _Candidate(
+                name=ep.name,
+                kind="third-party",
+                source="entrypoint",
+                module=ep.value,
+                version=dist.version if dist is not None else "",
+                load=ep.load,
+            )
+        )
+    return found
+
+
+def config_candidates(modules: Iterable[str]) -> list[_Candidate]:
+    found = []
+    for dotted in modules:
+        found.append(
+            _Candidate(
+                name=dotted,
+                kind="third-party",
+                source="config",
+                module=dotted,
+                version="",
+                load=_importer(dotted),
+            )
+        )
+    return found
+
+
+def make_plugin_manager(
+    settings: Settings | None = None,
+    *,
+    entrypoints: bool = True,
+    extra: Iterable[tuple[str, Any]] = (),
+) -> pluggy.PluginManager:
+    """Build the plugin manager a host runs on.
+
+    `extra` is (name, plugin object) pairs registered after the others, for tests and hosts.
+    Unknown names in `[plugins] enabled` / `disabled` are a ConfigError (exit 2).
+    """
+    settings = settings or Settings()
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+
+    candidates = builtin_candidates()
+    if entrypoints:
+        candidates += entrypoint_candidates()
+    try:
+        candidates += config_candidates(settings.plugins.modules)
+    except Exception as exc:  # pragma: no cover - defensive
+        raise ConfigError(f"{settings.source}: [plugins] modules: {exc}") from None
+
+    extra = list(extra)
+    known = {c.name for c in candidates} | {name for name, _ in extra}
+    _check_names(settings, known)
+
+    enabled = settings.plugins.enabled
+    disabled = set(settings.plugins.disabled)
+    infos: list[PluginInfo] = []
+    for cand in candidates:
+        allowed = cand.name not in disabled and (
+            enabled is None or cand.name in enabled or cand.kind in SELECTED_ELSEWHERE
+        )
+        info = PluginInfo(cand.name, cand.kind, cand.source, cand.module, cand.version, allowed)
+        infos.append(info)
+        if not allowed:
+            pm.set_blocked(cand.name)
+            continue
+        try:
+            plugin = cand.load()
+        except Exception as exc:
+            hint = "check [plugins] modules" if cand.source == "config" else "reinstall it"
+            raise ConfigError(
+                f"{settings.source}: plugin {cand.name!r} ({cand.module}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}; {hint}, or disable it with "
+                f"[plugins] disabled = [\"{cand.name}\"]"
+            ) from None
+        _register(pm, plugin, cand.name)
+        info.hooks = _hook_names(pm, cand.name)
+    for name, plugin in extra:
+        _register(pm, plugin, name)
+        infos.append(
+            PluginInfo(name, "extra", "host", getattr(plugin, "__name__", type(plugin).__name__),
+                       "", True, _hook_names(pm, name))
+        )
+    pm.check_pending()
+    pm.dashfleet_plugins = infos  # type: ignore[attr-defined]
+    return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except ValueError as exc:
+        raise ConfigError(f"plugin {name!r} cannot be registered: {exc}") from None
+
+
+def _hook_names(pm: pluggy.PluginManager, name: str) -> list[str]:
+    plugin = pm.get_plugin(name)
+    if plugin is None:
+        return []
+    return sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+
+
+def _check_names(settings: Settings, known: set[str]) -> None:
+    listed = list(settings.plugins.enabled or []) + list(settings.plugins.disabled)
+    unknown = sorted(set(listed) - known)
+    if unknown:
+        which = "enabled" if set(unknown) & set(settings.plugins.enabled or []) else "disabled"
+        raise ConfigError(
+            f"{settings.source}: [plugins] {which}: unknown plugin(s) {', '.join(map(repr, unknown))}; "
+            f"known plugins are: {', '.join(sorted(known))}"
+        )
+
+
+def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    return list(getattr(pm, "dashfleet_plugins", []))
+
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Objects registered through one `register_*` hook, by name, with the plugin that gave each."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self.owner: dict[str, str] = {}
+
+    def add(self, name: str, obj: T, plugin: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r} registered a {self.kind} without a name")
+        if name in self._items:
+            raise PluginError(
+                f"{self.kind} {name!r} is registered by both {self.owner[name]!r} and {plugin!r}; "
+                f"disable one of them in [plugins] disabled"
+            )
+        self._items[name] = obj
+        self.owner[name] = plugin
+
+    def __getitem__(self, name: str) -> T:
+        return self._items[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, name: str, default: T | None = None) -> T | None:
+        return self._items.get(name, default)
+
+    def items(self):
+        return self._items.items()
+
+    def values(self):
+        return self._items.values()
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+
+def gather(pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry[Any]:
+    """Call one registration hook, plugin by plugin, and collect what each registers.
+
+    `register(obj)` names the object by `obj.name`; `register(name, obj)` names it explicitly.
+    Each plugin gets its own `register`, so the registry knows who supplied what.
+    """
+    registry: Registry[Any] = Registry(kind)
+    hook = getattr(pm.hook, hook_name)
+    for impl in hook.get_hookimpls():  # registration order
+
+        def register(*args: Any, _plugin: str = impl.plugin_name) -> None:
+            if len(args) == 1:
+                obj = args[0]
+                registry.add(getattr(obj, "name", None), obj, _plugin)
+            elif len(args) == 2:
+                registry.add(args[0], args[1], _plugin)
+            else:
+                raise PluginError(
+                    f"plugin {_plugin!r}: register() takes (obj) or (name, obj), got {len(args)} args"
+                )
+
+        kwargs = {"register": register}
+        impl.function(*[kwargs[arg] for arg in impl.argnames])
+    return registry

@@ -1,0 +1,212 @@
+"""The storage contract every backend implements, and `open_storage` to pick one by URL.
+
+A backend is a plugin that registers a URL scheme (`register_storage`). Every row belongs to an
+organisation (`org`, `DEFAULT_ORG` until tenants exist), and every method takes it, so no query can
+forget the scope. Times are timezone-aware UTC datetimes.
+
+The contract is tested once for all backends in `tests/test_storage_contract.py`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from .config import ConfigError, Settings
+from .models import DEFAULT_ORG, AuditEntry, Bucket, Event, Health, MachineState, Report, Sample
+
+
+class StorageError(Exception):
+    """Storage cannot be used as it is; the message says what is wrong and how to recover."""
+
+
+@dataclass
+class StoredReport:
+    """A report as it was stored, for export and migration."""
+
+    org: str
+    report: Report
+    health: Health
+    received_at: datetime
+
+
+class Storage(ABC):
+    """What the server, the CLI and the jobs need from a backend."""
+
+    scheme: str = ""
+
+    # --- reports -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def save_report(
+        self, report: Report, health: Health, *, org: str = DEFAULT_ORG,
+        received_at: datetime | None = None,
+    ) -> bool:
+        """Store one report durably and update the machine's latest state.
+
+        Returns True when stored, False when `(org, machine_id, seq)` was already stored (the
+        duplicate is acknowledged, not stored twice). A report without `seq` is always stored.
+        When this returns, the report survives a crash of the process.
+        """
+
+    def save_reports(
+        self, items: list[tuple[Report, Health]], *, org: str = DEFAULT_ORG,
+        received_at: datetime | None = None,
+    ) -> list[bool]:
+        """Store several reports (an agent's batch); one result per item, as `save_report`.
+
+        Backends override this to commit the batch at once.
+        """
+        return [self.save_report(r, h, org=org, received_at=received_at) for r, h in items]
+
+    @abstractmethod
+    def iter_reports(
+        self, *, org: str | None = None, machine_id: str | None = None,
+        since: datetime | None = None, until: datetime | None = None,
+    ) -> Iterator[StoredReport]:
+        """Every stored report matching the filters, oldest first (`org=None`: all organisations)."""
+
+    # --- fleet ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def machines(self, *, org: str = DEFAULT_ORG, seen_since: datetime | None = None) -> list[MachineState]:
+        """The latest state of every machine of `org` (last seen at or after `seen_since`)."""
+
+    @abstractmethod
+    def machine(self, machine_id: str, *, org: str = DEFAULT_ORG) -> MachineState | None:
+        """The latest state of one machine, or None."""
+
+    # --- history -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def history(
+        self, machine_id: str, *, org: str = DEFAULT_ORG, since: datetime | None = None,
+        until: datetime | None = None, limit: int | None = None,
+    ) -> list[Sample]:
+        """A machine's samples in [since, until], newest first, at most `limit`."""
+
+    @abstractmethod
+    def history_buckets(
+        self, machine_id: str, *, org: str = DEFAULT_ORG, since: datetime, until: datetime,
+        points: int = 300, metrics: list[str] | None = None,
+    ) -> list[Bucket]:
+        """[since, until) cut into at most `points` equal buckets; min/avg/max per metric in each
+        non-empty bucket, oldest first. `metrics=None` means every metric."""
+
+    # --- events and audit ----------------------------------------------------------------------
+
+    @abstractmethod
+    def add_event(self, event: Event) -> Event:
+        """Store an event; returns it with its `id`. New events are pending notification."""
+
+    @abstractmethod
+    def events(
+        self, *, org: str = DEFAULT_ORG, machine_id: str | None = None, limit: int = 100,
+        since: datetime | None = None,
+    ) -> list[Event]:
+        """Events, newest first."""
+
+    @abstractmethod
+    def pending_notifications(self, *, limit: int = 100) -> list[Event]:
+        """Events of every org not yet marked notified, oldest first (the notification outbox)."""
+
+    @abstractmethod
+    def mark_notified(self, event_ids: list[int]) -> None:
+        """Take events out of the outbox once their notification was delivered (or given up)."""
+
+    @abstractmethod
+    def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Store an audit row (every action attempt, refused ones included); returns it with `id`."""
+
+    @abstractmethod
+    def audit(self, *, org: str = DEFAULT_ORG, limit: int = 100) -> list[AuditEntry]:
+        """Audit rows, newest first."""
+
+    # --- small shared state --------------------------------------------------------------------
+
+    @abstractmethod
+    def kv_get(self, namespace: str, key: str, *, org: str = DEFAULT_ORG) -> dict[str, Any] | None:
+        """A small JSON value (maintenance windows, alert state, one-time tokens), or None if
+        absent or expired."""
+
+    @abstractmethod
+    def kv_put(
+        self, namespace: str, key: str, value: dict[str, Any], *, org: str = DEFAULT_ORG,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Create or replace a value."""
+
+    @abstractmethod
+    def kv_delete(self, namespace: str, key: str, *, org: str = DEFAULT_ORG) -> bool:
+        """Delete a value; True if it existed. Deleting is atomic: a one-time token deleted by one
+        process cannot be deleted (and so used) by another."""
+
+    @abstractmethod
+    def kv_list(self, namespace: str, *, org: str = DEFAULT_ORG) -> dict[str, dict[str, Any]]:
+        """Every unexpired value of a namespace, by key."""
+
+    @abstractmethod
+    def incr(self, namespace: str, key: str, *, org: str = DEFAULT_ORG, expires_at: datetime) -> int:
+        """Atomically add one to a counter and return the new count (rate limits). A counter past
+        `expires_at` starts again from zero."""
+
+    @abstractmethod
+    def try_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take or renew a named lease for `ttl_seconds`; True if `holder` now holds it. Scheduled
+        server jobs take one so they run once per deployment, not once per worker."""
+
+    # --- upkeep --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def purge(self, before: datetime) -> int:
+        """Delete samples and events older than `before` (retention); returns rows deleted."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release files, connections and locks."""
+
+    def __enter__(self) -> "Storage":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def url_path(url: str) -> str:
+    """The file path of a `scheme:///relative` or `scheme:////absolute` URL (SQLAlchemy style)."""
+    rest = url.split(":", 1)[1] if ":" in url else url
+    if not rest.startswith("///"):
+        raise StorageError(
+            f"storage URL {url!r} has no path: write {url.split(':', 1)[0]}:///relative/file "
+            f"or {url.split(':', 1)[0]}:////absolute/file"
+        )
+    return rest[3:]
+
+
+def open_storage(settings: Settings, pm, url: str | None = None) -> Storage:
+    """Open the backend named by the URL's scheme (`[storage] url`, `$DASHFLEET_STORAGE`)."""
+    from .plugins import gather
+
+    url = url or settings.storage.url
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("postgres", "postgresql+psycopg"):
+        scheme = "postgresql"
+    backends = gather(pm, "register_storage", "storage backend")
+    if scheme not in backends:
+        available = ", ".join(f"{s}://" for s in sorted(backends)) or "none (all disabled?)"
+        raise ConfigError(
+            f"{settings.source}: [storage] url {_redact(url)!r}: no storage plugin handles "
+            f"{scheme or 'this'}://; available: {available}"
+        )
+    return backends[scheme](url, settings)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before it reaches a message or a log."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
