@@ -1,0 +1,121 @@
+"""CSV export sink: one row per record, a header row first, for spreadsheets.
+
+Columns are `machine_id, seq, collected_at`, then `health.score, health.status, health.findings`
+when records carry health, then one column per metric and `fact:<name>` per fact. A CSV file
+cannot grow columns once written, so the columns are fixed by the first record (or given by the
+caller, e.g. the header of a file being appended to); a metric that appears later is left out
+and logged once. Text cells that a spreadsheet would run as a formula are quoted with a leading
+apostrophe (CSV injection), since facts come from machines we do not control.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from datetime import datetime
+from typing import IO, Any, Iterable
+
+from dashfleet_core import hookimpl
+
+PLUGIN_NAME = "csv"
+
+log = logging.getLogger(__name__)
+
+BASE_COLUMNS = ["machine_id", "seq", "collected_at"]
+HEALTH_COLUMNS = ["health.score", "health.status", "health.findings"]
+FACT_PREFIX = "fact:"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """One record as `{column: cell}`: metrics by name, facts as `fact:<name>`, health spread out."""
+    row: dict[str, Any] = {
+        "machine_id": record.get("machine_id", ""),
+        "seq": "" if record.get("seq") is None else record["seq"],
+        "collected_at": _text(record.get("collected_at", "")),
+    }
+    health = record.get("health")
+    if health is not None:
+        if hasattr(health, "model_dump"):
+            health = health.model_dump()
+        row["health.score"] = health.get("score", "")
+        row["health.status"] = health.get("status", "")
+        row["health.findings"] = "; ".join(
+            f.get("message", "") if isinstance(f, dict) else getattr(f, "message", str(f))
+            for f in health.get("findings", [])
+        )
+    for name, value in (record.get("metrics") or {}).items():
+        row[name] = value
+    for name, value in (record.get("facts") or {}).items():
+        row[FACT_PREFIX + name] = value
+    return row
+
+
+def columns_for(record: dict[str, Any]) -> list[str]:
+    """The header a file starting with `record` gets."""
+    columns = list(BASE_COLUMNS)
+    if record.get("health") is not None:
+        columns += HEALTH_COLUMNS
+    columns += sorted(record.get("metrics") or {})
+    columns += [FACT_PREFIX + name for name in sorted(record.get("facts") or {})]
+    return columns
+
+
+class CsvSink:
+    """Writes records as CSV rows to an open text stream; flushes every row so nothing is lost."""
+
+    def __init__(self, stream: IO[str], columns: Iterable[str] | None = None,
+                 header_written: bool = False) -> None:
+        self._stream = stream
+        self._columns: list[str] | None = list(columns) if columns is not None else None
+        self._header_written = header_written
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._dropped: set[str] = set()
+
+    @property
+    def columns(self) -> list[str] | None:
+        return self._columns
+
+    def write(self, record: dict[str, Any]) -> None:
+        row = flatten(record)
+        if self._columns is None:
+            self._columns = columns_for(record)
+        if not self._header_written:
+            self._writer.writerow(self._columns)
+            self._header_written = True
+        extra = set(row) - set(self._columns) - self._dropped
+        if extra:
+            self._dropped |= extra
+            log.warning("CSV export: column(s) %s appeared after the header was written and are "
+                        "left out; use JSONL export to keep every metric", ", ".join(sorted(extra)))
+        self._writer.writerow([_cell(row.get(col, "")) for col in self._columns])
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def read_header(path) -> list[str] | None:
+    """The header row of an existing CSV file, or None when the file is missing or empty."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), None)
+    except FileNotFoundError:
+        return None
+
+
+@hookimpl
+def register_exporters(register):
+    register("csv", CsvSink)
