@@ -99,6 +99,8 @@ class AgentSettings(_Strict):
     batch_size: int = Field(default=50, ge=1, le=500)
     backoff_max_seconds: float = Field(default=30, gt=0)
 
+    # Wait this long before trying again after a refusal no retry can fix (token, URL, certificate).
+    blocked_retry_seconds: float = Field(default=300, gt=0)
 
 class ActionSettings(_Strict):
     token: str | None = None

@@ -1,0 +1,60 @@
+"""The machine's stable id: created once, kept in `<state>/machine_id`, overridable.
+
+The id must not change when the hostname does (a renamed machine keeps its history), so it is a
+random UUID written on first start; the hostname travels beside it in every report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+from dashfleet_core.models import MACHINE_ID_PATTERN
+
+ID_FILE = "machine_id"
+_VALID = re.compile(MACHINE_ID_PATTERN)
+
+
+class IdentityError(Exception):
+    """The machine id on disk or on the command line cannot be used; the message says why."""
+
+
+def check_machine_id(value: str, where: str) -> str:
+    value = value.strip()
+    if not _VALID.match(value):
+        raise IdentityError(
+            f"{where}: machine id {value[:60]!r} is not valid: use 1-128 letters, digits and . _ : @ -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def machine_id(state_dir: Path, override: str | None = None) -> str:
+    """`override` if given (not written to disk), else the id on disk, created on first use."""
+    if override:
+        return check_machine_id(override, "--machine-id")
+    path = state_dir / ID_FILE
+    try:
+        return check_machine_id(path.read_text(encoding="utf-8"), str(path))
+    except FileNotFoundError:
+        pass
+    new_id = str(uuid.uuid4())
+    tmp = path.with_name(f".{ID_FILE}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(new_id + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        # link-then-unlink semantics: if another process created it meanwhile, keep theirs.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    except OSError:  # file systems without hard links (FAT, some Windows shares)
+        if not path.exists():
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return check_machine_id(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,198 @@
+"""The agent's loop: collect every `interval`, spool, flush the spool in order, back off on failure.
+
+One thread does everything. Collecting has priority: a long backlog is flushed batch by batch in
+between collections, so the reports keep their rhythm while the server catches up. Stopping (SIGTERM,
+SIGINT, a Windows service stop) sets an event; the loop finishes the step it is in (an SQLite
+transaction either commits or leaves nothing behind) and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backoff import Backoff
+from .identity import machine_id as load_machine_id
+from .paths import ensure_state_dir
+from .sender import Answer, Sender, dumps_report
+from .spool import Spool, SpoolError, StateLock
+
+log = logging.getLogger("dashfleet_agent")
+
+# Exit codes of `--once` (and of the agent when it cannot start), for scripts and installers.
+EXIT_DELIVERED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_SPOOLED = 75      # EX_TEMPFAIL: spooled, the server was not reachable; a later run sends it
+EXIT_REFUSED = 77      # EX_NOPERM: the server refused the token (or the URL / certificate is wrong)
+
+
+@dataclass
+class AgentConfig:
+    server: str
+    token: str
+    state_dir: Path
+    machine_id: str | None = None
+    interval: float = 10.0
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    spool_max_bytes: int = 50 * 1024 * 1024
+    spool_max_age_hours: float = 24.0
+    batch_size: int = 50
+    backoff_max_seconds: float = 30.0
+    blocked_retry_seconds: float = 300.0
+
+
+class Agent:
+    """Owns the state folder (lock, spool, machine id), the engine and the sender."""
+
+    def __init__(self, config: AgentConfig, engine):
+        self.config = config
+        self.engine = engine
+        ensure_state_dir(config.state_dir)
+        self.lock = StateLock(config.state_dir)
+        self.lock.acquire()
+        try:
+            self.machine_id = load_machine_id(config.state_dir, config.machine_id)
+            self.spool = Spool(config.state_dir, max_bytes=config.spool_max_bytes,
+                               max_age=config.spool_max_age_hours * 3600)
+        except Exception:
+            self.lock.release()
+            raise
+        self.sender = Sender(config.server, config.token, ca_bundle=config.ca_bundle,
+                             verify_tls=config.verify_tls)
+        self.backoff = Backoff(cap=config.backoff_max_seconds)
+        self.next_send = 0.0          # monotonic time before which no send is tried
+        self.last_answer: Answer | None = None
+        self._problem: str | None = None   # the failure being reported, so it is logged once
+        self._batch_limit = config.batch_size
+        self._single_until_seq: int | None = None
+
+    def close(self) -> None:
+        self.sender.close()
+        self.spool.close()
+        self.lock.release()
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def collect(self) -> int:
+        """One engine cycle into the spool. Returns its seq."""
+        seq = self.spool.next_seq()
+        report, _health = self.engine.cycle(self.machine_id, seq)
+        self.spool.put(seq, lambda dropped: dumps_report(report.model_copy(update={"spool_dropped": dropped})))
+        return seq
+
+    def flush(self, stop: threading.Event, until: float | None = None) -> bool:
+        """Send the spool oldest first until it is empty (True), a send fails, `stop` is set or the
+        monotonic clock passes `until`."""
+        while not stop.is_set():
+            if until is not None and time.monotonic() >= until:
+                return False
+            limit = self._batch_limit
+            head = self.spool.peek(1)
+            if not head:
+                return True
+            if self._single_until_seq is not None:
+                if head[0].seq > self._single_until_seq:
+                    self._single_until_seq = None
+                else:
+                    limit = 1
+            items = self.spool.peek(limit) if limit > 1 else head
+            answer = self.sender.send(items)
+            self.last_answer = answer
+            if answer.kind == "split":
+                # The server refused the batch as a whole: find the culprit one report at a time.
+                log.warning("%s; sending the %d reports one at a time", answer.message, len(items))
+                self._single_until_seq = items[-1].seq
+                if answer.status == 413:
+                    self._batch_limit = max(1, len(items) // 2)
+                continue
+            if answer.kind != "delivered":
+                self._failed(answer)
+                return False
+            for item, error, fields in answer.rejected:
+                log.error("server rejected report seq %d as invalid: %s%s; kept in %s", item.seq, error,
+                          f" (fields: {', '.join(fields)})" if fields else "", self.spool.dead_letter_path)
+                self.spool.dead_letter(item, answer.status, error, fields)
+            self.spool.ack(answer.acked + [item.seq for item, _e, _f in answer.rejected])
+            if not answer.acked and not answer.rejected:
+                # 2xx that acknowledged nothing: do not spin on it.
+                self._failed(Answer("retry", status=answer.status,
+                                    message="server answered without acknowledging any report"))
+                return False
+            self._delivered(len(answer.acked))
+        return False
+
+    def _delivered(self, count: int) -> None:
+        if self._problem is not None:
+            log.warning("delivery works again (%d report(s) sent); the problem was: %s", count, self._problem)
+        self._problem = None
+        self.backoff.reset()
+        self.next_send = 0.0
+        self.spool.set("last_delivery", {"at": time.time(), "count": count})
+        self.spool.set("last_error", None)
+
+    def _failed(self, answer: Answer) -> None:
+        if answer.kind == "blocked":
+            delay = self.config.blocked_retry_seconds
+        else:
+            delay = self.backoff.next_delay()
+            if answer.retry_after is not None:
+                delay = max(delay, answer.retry_after)
+        self.next_send = time.monotonic() + delay
+        level = logging.ERROR if answer.kind == "blocked" else logging.WARNING
+        if answer.message != self._problem:
+            log.log(level, "%s; next try in %.0f s (%d report(s) waiting in the spool)",
+                    answer.message, delay, self.spool.depth())
+        else:
+            log.debug("still failing: %s; next try in %.1f s", answer.message, delay)
+        self._problem = answer.message
+        self.spool.set("last_error", {"at": time.time(), "message": answer.message, "status": answer.status,
+                                      "kind": answer.kind})
+
+    # --- modes ---------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Collect every interval and deliver, until `stop` is set."""
+        interval = self.config.interval
+        log.warning("dashfleet agent started: machine %s (%s), server %s, every %g s, state %s, "
+                    "%d report(s) in the spool", self.machine_id, self.engine.hostname, self.sender.url,
+                    interval, self.config.state_dir, self.spool.depth())
+        next_collect = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_collect:
+                try:
+                    self.collect()
+                except SpoolError as exc:
+                    log.error("%s", exc)
+                next_collect += interval
+                if next_collect <= now:  # we fell behind (suspend, slow disk): skip, do not burst
+                    next_collect = now + interval
+            if time.monotonic() >= self.next_send:
+                self.flush(stop, until=next_collect)
+            wake = next_collect
+            if self.next_send > time.monotonic():
+                wake = min(wake, self.next_send)
+            elif self.spool.depth():
+                wake = time.monotonic()  # backlog left and sending allowed: continue right away
+            stop.wait(max(0.0, wake - time.monotonic()))
+        log.warning("dashfleet agent stopped: %d report(s) left in the spool for the next start",
+                    self.spool.depth())
+
+    def once(self) -> int:
+        """Collect one report, try to deliver the whole spool once. Returns an exit code."""
+        try:
+            self.collect()
+        except SpoolError as exc:
+            log.error("%s", exc)
+            return EXIT_FAILED
+        if self.flush(threading.Event()):
+            return EXIT_DELIVERED
+        answer = self.last_answer
+        if answer is not None and answer.kind == "blocked":
+            return EXIT_REFUSED
+        return EXIT_SPOOLED

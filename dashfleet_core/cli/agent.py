@@ -1,0 +1,126 @@
+"""`dashfleet agent` (run the agent host) and `dashfleet agent status`.
+
+Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
+as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
+then config file, then default. Heavy imports stay inside the commands; nothing here imports Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import _context, config_option
+
+
+def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
+    from dashfleet_agent.paths import default_state_dir
+
+    value = flag or configured
+    return Path(value).expanduser() if value else default_state_dir()
+
+
+@click.group(invoke_without_command=True)
+@click.option("--server", envvar="DASHFLEET_AGENT_SERVER", default=None,
+              help="Server base URL, e.g. https://dashfleet.example.org [env DASHFLEET_AGENT_SERVER; [agent] server].")
+@click.option("--token", envvar=["DASHFLEET_AGENT_TOKEN", "FLEET_TOKEN"], default=None,
+              help="The server's fleet token [env DASHFLEET_AGENT_TOKEN or FLEET_TOKEN; [agent] token].")
+@click.option("--machine-id", envvar="DASHFLEET_AGENT_MACHINE_ID", default=None,
+              help="Use this machine id instead of the one kept in the state folder [env DASHFLEET_AGENT_MACHINE_ID].")
+@click.option("--interval", envvar="DASHFLEET_AGENT_INTERVAL", type=float, default=None,
+              help="Seconds between reports (default 10) [env DASHFLEET_AGENT_INTERVAL; [agent] interval].")
+@click.option("--state-dir", envvar="DASHFLEET_AGENT_STATE_DIR", default=None,
+              help="Folder for the machine id, seq and spool (default: the platform's state folder, "
+                   "see docs/deploy.md) [env DASHFLEET_AGENT_STATE_DIR; [agent] state_dir].")
+@click.option("--ca-bundle", envvar="DASHFLEET_AGENT_CA_BUNDLE", default=None, type=click.Path(dir_okay=False),
+              help="PEM file of the CA that signed the server's certificate [env DASHFLEET_AGENT_CA_BUNDLE; [agent] ca_bundle].")
+@click.option("--once", is_flag=True,
+              help="Collect and send one report (and any backlog), then exit: 0 delivered, 75 spooled "
+                   "for later, 77 refused (token, URL or certificate), 1 failed.")
+@config_option
+@click.pass_context
+def agent(ctx: click.Context, server, token, machine_id, interval, state_dir, ca_bundle, once, config_path) -> None:
+    """Run the agent: collect every interval, spool on disk, deliver to the server in order."""
+    ctx.ensure_object(dict)
+    ctx.obj["agent_state_dir"] = state_dir
+    ctx.obj["agent_config_path"] = config_path
+    if ctx.invoked_subcommand is not None:
+        return
+    overrides = {"agent.server": server, "agent.token": token, "agent.machine_id": machine_id,
+                 "agent.interval": interval, "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
+    loaded = _context.load(config_path, **overrides)
+    sys.exit(run_agent(loaded, once=once))
+
+
+def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
+    """Build the agent from validated settings and run it; returns the exit code."""
+    from dashfleet_agent.identity import IdentityError
+    from dashfleet_agent.runner import EXIT_FAILED, EXIT_USAGE, Agent, AgentConfig
+    from dashfleet_agent.signals import stop_on_signals
+    from dashfleet_agent.spool import SpoolError
+
+    from ..engine import Engine
+
+    s = loaded.settings.agent
+    log = logging.getLogger("dashfleet_agent")
+    if logging.getLogger().level > logging.INFO:
+        log.setLevel(logging.INFO)  # start, stop and delivery problems are worth a line in the journal
+    missing = [name for name, value in (("--server", s.server), ("--token", s.token)) if not value]
+    if missing:
+        click.echo(f"dashfleet agent: {' and '.join(missing)} missing: give them as flags, as "
+                   "DASHFLEET_AGENT_SERVER / DASHFLEET_AGENT_TOKEN, or in the config's [agent] table",
+                   err=True)
+        return EXIT_USAGE
+    if not s.verify_tls:
+        log.warning("TLS certificate verification is OFF ([agent] verify_tls = false): anyone on the "
+                    "network path can read the token; use ca_bundle instead")
+    if s.server.startswith("http://") and not _is_loopback(s.server):
+        log.warning("sending to %s over plain http: the token and reports travel unencrypted; use https",
+                    s.server)
+    config = AgentConfig(
+        server=s.server, token=s.token, state_dir=_resolve_state_dir(None, s.state_dir),
+        machine_id=s.machine_id, interval=s.interval, ca_bundle=s.ca_bundle, verify_tls=s.verify_tls,
+        spool_max_bytes=s.spool_max_bytes, spool_max_age_hours=s.spool_max_age_hours,
+        batch_size=s.batch_size, backoff_max_seconds=s.backoff_max_seconds,
+        blocked_retry_seconds=s.blocked_retry_seconds,
+    )
+    try:
+        host = Agent(config, Engine(loaded.settings, loaded.pm))
+    except (SpoolError, IdentityError, OSError) as exc:
+        click.echo(f"dashfleet agent: {exc}", err=True)
+        return EXIT_FAILED
+    try:
+        if once:
+            return host.once()
+        with stop_on_signals() as stop:
+            host.run(stop)
+        return 0
+    finally:
+        host.close()
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+@agent.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def agent_status(ctx: click.Context, as_json: bool) -> None:
+    """Last delivery, spool depth, dropped and rejected reports of the agent on this machine."""
+    from dashfleet_agent.status import format_status, read_status
+
+    loaded = _context.load(ctx.obj.get("agent_config_path"))
+    state_dir = _resolve_state_dir(ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
+    doc = read_status(state_dir)
+    click.echo(json.dumps(doc, indent=2) if as_json else format_status(doc))
+
+
+def add_commands(cli: click.Group) -> None:
+    cli.add_command(agent)
