@@ -36,8 +36,17 @@ class Engine:
     def __init__(self, settings: Settings | None = None, pm: pluggy.PluginManager | None = None):
         self.settings = settings or Settings()
         self.pm = pm or make_plugin_manager(self.settings)
-        self.collectors: Registry[Any] = gather(self.pm, "register_collectors", "collector")
-        self.health_checks: Registry[Any] = gather(self.pm, "register_health_checks", "health check")
+        self.collectors: Registry[Any] = gather(self.pm, "register_collectors", "collector",
+                                                settings=self.settings)
+        self.health_checks: Registry[Any] = gather(self.pm, "register_health_checks", "health check",
+                                                   settings=self.settings)
+        # plugins whose registration hook raised: reported as a finding every cycle
+        self.setup_failures: list[Finding] = [
+            _plugin_failure(f"plugin (in {hook})", plugin, message)
+            for hook, registry in (("register_collectors", self.collectors),
+                                   ("register_health_checks", self.health_checks))
+            for plugin, message in registry.failures.items()
+        ]
         self.hostname = socket.gethostname()
         self.os = f"{platform.system()} {platform.release()}".strip()
         self._scheduler = None
@@ -48,7 +57,7 @@ class Engine:
         """Run every collector once. Returns metrics, facts, and findings for collectors that failed."""
         metrics: dict[str, float] = {}
         facts: dict[str, str] = {}
-        failures: list[Finding] = []
+        failures: list[Finding] = list(self.setup_failures)
         for name, collector in self.collectors.items():
             try:
                 reading: Reading = collector.collect()
@@ -150,12 +159,9 @@ class Engine:
                 log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
 
 
-def _plugin_failure(kind: str, name: str, exc: Exception) -> Finding:
-    return Finding(
-        severity="warn",
-        message=f"{kind} {name!r} failed: {type(exc).__name__}: {exc}",
-        source=name,
-    )
+def _plugin_failure(kind: str, name: str, exc: Exception | str) -> Finding:
+    what = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return Finding(severity="warn", message=f"{kind} {name!r} failed: {what}", source=name)
 
 
 _VERSION: str | None = None

@@ -23,24 +23,27 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_collectors(register):
+def register_collectors(register, settings):
     """Register metric collectors.
 
     Call ``register(collector)`` once per collector. A collector has a unique ``name``, a list of
     ``metrics`` (:class:`dashfleet_core.models.MetricInfo`: name, unit, description) and a
     ``collect()`` method returning a :class:`dashfleet_core.collectors.Reading` (numeric metrics and
-    text facts). Called once when the engine is built; return value ignored.
+    text facts). ``settings`` is the validated :class:`dashfleet_core.config.Settings`; read your
+    own table with ``settings.plugin_settings("<name>", YourModel)`` (an implementation may leave
+    the argument out). Called once when the engine is built; return value ignored.
     """
 
 
 @hookspec
-def register_health_checks(register):
+def register_health_checks(register, settings):
     """Register health checks.
 
     Call ``register(check)`` once per check. A check has a unique ``name`` and a
     ``check(metrics, thresholds)`` method returning a list of
     :class:`dashfleet_core.models.Finding`. The engine scores health from the findings of every
-    check. Called once when the engine is built; return value ignored.
+    check. ``settings`` as for ``register_collectors`` (optional in an implementation). Called once
+    when the engine is built; return value ignored.
     """
 
 

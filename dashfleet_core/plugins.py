@@ -9,8 +9,10 @@ a misspelt hook name fails loudly.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -30,8 +32,11 @@ BUILTIN_KINDS = ("collectors", "health", "storage", "notifiers", "actions")
 SELECTED_ELSEWHERE = {"storage", "health"}
 
 
-class PluginError(Exception):
-    """A plugin broke a rule of the framework (two objects with one name, a bad registration)."""
+class PluginError(ConfigError):
+    """A plugin broke a rule of the framework (two objects with one name, a bad registration).
+
+    It is a ConfigError because the fix is in config (disable one of the plugins): exit code 2.
+    """
 
 
 @dataclass
@@ -85,8 +90,25 @@ def builtin_candidates() -> list[_Candidate]:
     return found
 
 
+_PLUGIN_NAME_RX = re.compile(r"""^PLUGIN_NAME\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""", re.M)
+
+
 def _declared_name(dotted: str, default: str) -> str:
-    """A module may set PLUGIN_NAME when its file name cannot be the plugin name (json, csv)."""
+    """A module may set PLUGIN_NAME when its file name cannot be the plugin name (json, csv).
+
+    The name is read from the source (a string literal), so a disabled plugin is never imported:
+    it costs neither start-up time nor memory. Where there is no source (a frozen build), the
+    module is imported instead.
+    """
+    try:
+        spec = importlib.util.find_spec(dotted)
+        origin = spec.origin if spec is not None else None
+        if origin and origin.endswith(".py"):
+            with open(origin, encoding="utf-8") as fh:
+                match = _PLUGIN_NAME_RX.search(fh.read())
+            return match.group(1) if match else default
+    except (OSError, ImportError, ValueError):
+        pass
     module = importlib.import_module(dotted)
     return getattr(module, "PLUGIN_NAME", default)
 
@@ -154,6 +176,7 @@ def make_plugin_manager(
     extra = list(extra)
     known = {c.name for c in candidates} | {name for name, _ in extra}
     _check_names(settings, known)
+    _check_plugin_tables(settings, known)
 
     enabled = settings.plugins.enabled
     disabled = set(settings.plugins.disabled)
@@ -214,6 +237,21 @@ def _check_names(settings: Settings, known: set[str]) -> None:
         )
 
 
+def _check_plugin_tables(settings: Settings, known: set[str]) -> None:
+    """Every `[plugins.<name>]` table must belong to a known plugin and be a table."""
+    for name, value in (settings.plugins.model_extra or {}).items():
+        if name not in known:
+            raise ConfigError(
+                f"{settings.source}: [plugins.{name}]: no plugin named {name!r}; "
+                f"known plugins are: {', '.join(sorted(known))}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{settings.source}: [plugins] {name}: expected a table of settings for plugin "
+                f"{name!r} (write [plugins.{name}] with key = value lines), got {value!r:.60}"
+            )
+
+
 def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
     return list(getattr(pm, "dashfleet_plugins", []))
 
@@ -228,6 +266,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self.owner: dict[str, str] = {}
+        # plugin name -> "ExcType: message" for plugins whose registration hook raised
+        self.failures: dict[str, str] = {}
 
     def add(self, name: str, obj: T, plugin: str) -> None:
         if not isinstance(name, str) or not name:
@@ -265,11 +305,12 @@ class Registry(Generic[T]):
         return list(self._items)
 
 
-def gather(pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry[Any]:
+def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, **hook_args: Any) -> Registry[Any]:
     """Call one registration hook, plugin by plugin, and collect what each registers.
 
     `register(obj)` names the object by `obj.name`; `register(name, obj)` names it explicitly.
-    Each plugin gets its own `register`, so the registry knows who supplied what.
+    Each plugin gets its own `register`, so the registry knows who supplied what. `hook_args` are
+    the hook's other arguments (e.g. `settings=`); an implementation receives the ones it names.
     """
     registry: Registry[Any] = Registry(kind)
     hook = getattr(pm.hook, hook_name)
@@ -286,6 +327,19 @@ def gather(pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry[Any]
                     f"plugin {_plugin!r}: register() takes (obj) or (name, obj), got {len(args)} args"
                 )
 
-        kwargs = {"register": register}
-        impl.function(*[kwargs[arg] for arg in impl.argnames])
+        kwargs = {**hook_args, "register": register}
+        missing = [arg for arg in impl.argnames if arg not in kwargs]
+        if missing:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: {hook_name}() asks for {', '.join(missing)}, "
+                f"which this host does not pass"
+            )
+        try:
+            impl.function(*[kwargs[arg] for arg in impl.argnames])
+        except PluginError:
+            raise
+        except Exception as exc:  # one broken plugin does not stop the host; the engine reports it
+            log.error("plugin %r failed in %s: %s: %s", impl.plugin_name, hook_name,
+                      type(exc).__name__, exc)
+            registry.failures[impl.plugin_name] = f"{type(exc).__name__}: {exc}"
     return registry
