@@ -168,11 +168,104 @@ class Storage(ABC):
     def close(self) -> None:
         """Release files, connections and locks."""
 
+    # --- copying between backends (export, `dashfleet migrate`) -------------------------------
+    # Not abstract, so a third-party backend without them still serves the server; it just cannot
+    # be the source or the target of `dashfleet migrate`.
+
+    def count_reports(
+        self, *, org: str | None = None, machine_id: str | None = None,
+        since: datetime | None = None, until: datetime | None = None,
+    ) -> int:
+        """How many reports `iter_reports` with the same filters yields (for progress bars)."""
+        return sum(1 for _ in self.iter_reports(org=org, machine_id=machine_id, since=since, until=until))
+
+    def import_report(self, stored: StoredReport) -> bool:
+        """Store a report copied from another backend, keeping its org and `received_at`. Idempotent:
+        False when it is already there (by `seq`, or by `collected_at` for a report without seq)."""
+        raise NotImplementedError(f"the {self.scheme} backend cannot be the target of a migration")
+
+    def iter_events(self) -> Iterator[tuple[Event, bool]]:
+        """Every event of every org, oldest first, with whether it was already notified."""
+        raise NotImplementedError(f"the {self.scheme} backend cannot be the source of a migration")
+
+    def import_event(self, event: Event, notified: bool) -> bool:
+        """Store a copied event unless an equal one is there; `notified` keeps it out of the outbox."""
+        raise NotImplementedError(f"the {self.scheme} backend cannot be the target of a migration")
+
+    def iter_audit(self) -> Iterator[AuditEntry]:
+        """Every audit row of every org, oldest first."""
+        raise NotImplementedError(f"the {self.scheme} backend cannot be the source of a migration")
+
+    def import_audit(self, entry: AuditEntry) -> bool:
+        """Store a copied audit row unless an equal one is there."""
+        raise NotImplementedError(f"the {self.scheme} backend cannot be the target of a migration")
+
+    def iter_kv(self) -> Iterator[tuple[str, str, str, dict[str, Any], datetime | None]]:
+        """Every unexpired kv value: (org, namespace, key, value, expires_at)."""
+        raise NotImplementedError(f"the {self.scheme} backend cannot be the source of a migration")
+
     def __enter__(self) -> "Storage":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def merge_buckets(
+    rows: list[tuple[int, int, dict[str, tuple[float, float, float]]]], start: float, width: float,
+    points: int,
+) -> list[Bucket]:
+    """Build chart buckets from (index, sample count, {metric: (min, avg, max)}) rows, which may
+    repeat an index (one row per metric); `start`/`width` in epoch seconds. Oldest first."""
+    from datetime import timezone
+
+    merged: dict[int, list] = {}
+    for index, count, stats in rows:
+        index = min(max(int(index), 0), points - 1)
+        slot = merged.setdefault(index, [0, {}, {}, {}])
+        slot[0] += count
+        for name, (lo, avg, hi) in stats.items():
+            slot[1][name], slot[2][name], slot[3][name] = float(lo), float(avg), float(hi)
+    return [
+        Bucket(
+            start=datetime.fromtimestamp(start + i * width, timezone.utc),
+            end=datetime.fromtimestamp(start + (i + 1) * width, timezone.utc),
+            count=slot[0], min=slot[1], avg=slot[2], max=slot[3],
+        )
+        for i, slot in sorted(merged.items())
+        if slot[0] > 0
+    ]
+
+
+def bucket_in_memory(
+    samples: Iterator[tuple[float, dict[str, float]]], start: float, end: float, points: int,
+    metrics: list[str] | None,
+) -> list[Bucket]:
+    """`history_buckets` over (epoch seconds, metrics) pairs, for backends without SQL."""
+    points = max(1, int(points))
+    if end <= start:
+        return []
+    width = (end - start) / points
+    acc: dict[int, tuple[list[int], dict[str, list[float]]]] = {}
+    for at, values in samples:
+        if not start <= at < end:
+            continue
+        index = min(int((at - start) / width), points - 1)
+        count, stats = acc.setdefault(index, ([0], {}))
+        count[0] += 1
+        for name, value in values.items():
+            if metrics is not None and name not in metrics:
+                continue
+            s = stats.get(name)
+            if s is None:
+                stats[name] = [value, value, value, 1.0]
+            else:
+                s[0], s[1], s[2], s[3] = min(s[0], value), s[1] + value, max(s[2], value), s[3] + 1
+    rows = [
+        (i, count[0], {n: (s[0], s[1] / s[3], s[2]) for n, s in stats.items()})
+        for i, (count, stats) in acc.items()
+    ]
+    return merge_buckets(rows, start, width, points)
 
 
 def url_path(url: str) -> str:

@@ -1,0 +1,127 @@
+"""SQLite storage (`sqlite:///data/dashfleet.db`, the default): one file, WAL, durable commits.
+
+Several processes on one machine (gunicorn workers, the CLI) may use the same file: every write is a
+short `BEGIN IMMEDIATE` transaction (so two writers queue on the busy timeout instead of failing on a
+lock upgrade), and idempotency, counters and leases are enforced by the database. Each thread gets
+its own connection, because Flask serves requests on threads.
+
+URL options (query string): `synchronous=full|normal` (default `full`: a commit is on disk when
+`save_report` returns; `normal` is faster but a power cut may lose the last commits — a killed
+process never does), `busy_timeout` in seconds (default 30).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs
+
+from dashfleet_core import hookimpl
+from dashfleet_core.storage import StorageError, url_path
+
+from ._sql import SQLITE, SqlStorage, _Tx
+
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+
+class SqliteStorage(SqlStorage):
+    scheme = "sqlite"
+    dialect = SQLITE
+
+    def __init__(self, url: str, settings=None) -> None:
+        super().__init__()
+        path_part, _, query = url.partition("?")
+        options = {k: v[-1] for k, v in parse_qs(query).items()}
+        self.path = Path(url_path(path_part))
+        sync = options.get("synchronous", "full").lower()
+        if sync not in SYNCHRONOUS:
+            raise StorageError(f"storage URL {url!r}: synchronous={sync!r}; use one of: {', '.join(SYNCHRONOUS)}")
+        self._synchronous = SYNCHRONOUS[sync]
+        try:
+            self._busy_ms = int(float(options.get("busy_timeout", 30)) * 1000)
+        except ValueError:
+            raise StorageError(f"storage URL {url!r}: busy_timeout must be a number of seconds") from None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the folder of the SQLite database {self.path}: {exc}") from None
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        conn = self._connection()
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(
+                f"{self.path} is not a usable SQLite database ({exc}); move it aside to start with an "
+                f"empty one, or restore a backup"
+            ) from None
+        if str(mode).lower() != "wal":
+            raise StorageError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the database "
+                               f"on a local disk, not a network share")
+        self._migrate()
+
+    def _where(self) -> str:
+        return str(self.path)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(f"{self.path}: storage is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=self._busy_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[_Tx]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield _Tx(conn, convert=False)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def bulk_insert_samples(self, rows: list[tuple]) -> None:
+        """Insert raw `samples` rows (columns as `SAMPLE_COLUMNS`), for benchmarks only."""
+        from ._sql import SAMPLE_COLUMNS
+
+        marks = ", ".join("?" for _ in SAMPLE_COLUMNS)
+        with self._transaction(write=True) as tx:
+            tx.many(f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES ({marks})", rows)
+
+    def integrity_check(self) -> str:
+        return self._connection().execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+
+def open_sqlite(url: str, settings=None) -> SqliteStorage:
+    return SqliteStorage(url, settings)
+
+
+@hookimpl
+def register_storage(register):
+    register("sqlite", open_sqlite)
+
