@@ -1,0 +1,100 @@
+"""`POST /api/action` runs an action from the catalogue on the server's machine; `GET /api/audit`
+shows every attempt. Both need ACTION_TOKEN (unset: every call is refused).
+
+All checks and the audit row are `dashfleet_core.actions.ActionService`'s: the token check runs
+inside it (after the rate limit), so refused calls, bad tokens included, are rate limited and
+audited like the rest. The caller is `api:<remote address>`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from dashfleet_core.actions import ActionRefused, ActionService
+
+from ..auth import ApiError, require_token
+
+bp = Blueprint("actions", __name__)
+
+TOKEN_NAME = "ACTION_TOKEN"
+BODY_FIELDS = {"action", "params", "token"}
+SERVICE_KEY = "dashfleet.actions"
+
+
+def _fleet():
+    return current_app.extensions["dashfleet"]
+
+
+def _service() -> ActionService:
+    """One service per app, built on first use from the fleet's settings, plugins and storage."""
+    fleet = _fleet()
+    service = current_app.extensions.get(SERVICE_KEY)
+    if service is None or service.storage is not fleet.storage:
+        service = ActionService(fleet.settings, fleet.pm, fleet.storage)
+        current_app.extensions[SERVICE_KEY] = service
+    return service
+
+
+def _parse_body() -> tuple[Any, str | None]:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return None, 'the body is empty: send {"action": NAME, "params": {...}} as JSON'
+    try:
+        return json.loads(raw), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"the body is not valid JSON ({exc}); send {{\"action\": NAME, \"params\": {{...}}}}"
+
+
+@bp.post("/api/action")
+def post_action():
+    service = _service()
+    body, problem = _parse_body()
+    expected = _fleet().settings.actions.token
+
+    def authorize() -> None:
+        try:
+            require_token(expected, name=TOKEN_NAME, body=body)
+        except ApiError as exc:
+            raise ActionRefused(exc.status, exc.message) from None
+        if problem:
+            raise ActionRefused(400, problem)
+        if not isinstance(body, dict):
+            raise ActionRefused(400, 'the body must be a JSON object: {"action": NAME, "params": {...}}')
+        unknown = sorted(str(k) for k in body if k not in BODY_FIELDS)
+        if unknown:
+            hint = "; parameters such as dry_run go inside \"params\"" if "dry_run" in unknown else ""
+            raise ActionRefused(422, f"unknown field(s) in the body: {', '.join(unknown)}; it takes "
+                                     f"action, params and token{hint}", fields=unknown)
+        if "action" not in body:
+            raise ActionRefused(400, "missing field 'action': name the action to run; "
+                                     "available actions: " + ", ".join(sorted(service.actions)),
+                                available=sorted(service.actions))
+
+    name = body.get("action") if isinstance(body, dict) else None
+    params = body.get("params") if isinstance(body, dict) else None
+    try:
+        result = service.run(name, params, actor=f"api:{request.remote_addr}", authorize=authorize)
+    except ActionRefused as refused:
+        response = jsonify(refused.to_json())
+        response.status_code = refused.status
+        if refused.status == 429 and "retry_after" in refused.extra:
+            response.headers["Retry-After"] = str(refused.extra["retry_after"])
+        return response
+    return jsonify(result.model_dump(mode="json"))
+
+
+@bp.get("/api/audit")
+def get_audit():
+    require_token(_fleet().settings.actions.token, name=TOKEN_NAME)
+    raw = request.args.get("limit", "100")
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, f"limit must be a whole number from 1 to 1000, got {raw[:20]!r}")
+    rows = _fleet().storage.audit(limit=limit)
+    return jsonify([row.model_dump(mode="json") for row in rows])
