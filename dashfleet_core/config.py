@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,9 +99,9 @@ class AgentSettings(_Strict):
     spool_max_age_hours: float = Field(default=24, gt=0)
     batch_size: int = Field(default=50, ge=1, le=500)
     backoff_max_seconds: float = Field(default=30, gt=0)
-
     # Wait this long before trying again after a refusal no retry can fix (token, URL, certificate).
     blocked_retry_seconds: float = Field(default=300, gt=0)
+
 
 class ActionSettings(_Strict):
     token: str | None = None
@@ -109,10 +110,36 @@ class ActionSettings(_Strict):
     timeout_seconds: float = Field(default=60, gt=0)
 
 
+class MaintenanceWindow(_Strict):
+    """`[[alerts.maintenance]]`: a fixed window (`until`, optional `start`) or a daily one
+    (`daily = "02:00-03:30"`, UTC) for one machine or the whole fleet (`machine = "*"`)."""
+
+    machine: str = "*"
+    org: str = "default"
+    start: datetime | None = None
+    until: datetime | None = None
+    daily: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "MaintenanceWindow":
+        if (self.daily is None) == (self.until is None):
+            raise ValueError("give either until (with an optional start) or daily = \"HH:MM-HH:MM\"")
+        if self.daily is not None and self.start is not None:
+            raise ValueError("start goes with until, not with daily")
+        return self
+
+
 class AlertSettings(_Strict):
+    """`[alerts]`: how often people hear about the same thing, and how events are grouped."""
+
     min_seconds: float = Field(default=300, ge=0)
     digest_window_seconds: float = Field(default=2, ge=0)
     digest_threshold: int = Field(default=5, ge=2)
+    interval_seconds: float = Field(default=1, gt=0)
+    retry_max_seconds: float = Field(default=60, gt=0)
+    give_up_hours: float = Field(default=24, gt=0)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
 
 class PluginSettings(BaseModel):
@@ -208,6 +235,19 @@ def load_settings(
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_path(data, tuple(dotted.split(".")), value)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    settings.source = source
+    return settings
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings:
+    """Validate settings given as a dict shaped like the TOML file (no file, no environment).
+
+    For tests and embedding hosts; errors are ConfigErrors naming `source` and the key.
+    """
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

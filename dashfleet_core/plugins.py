@@ -201,15 +201,35 @@ def make_plugin_manager(
             ) from None
         _register(pm, plugin, cand.name)
         info.hooks = _hook_names(pm, cand.name)
-    for name, plugin in extra:
-        _register(pm, plugin, name)
-        infos.append(
-            PluginInfo(name, "extra", "host", getattr(plugin, "__name__", type(plugin).__name__),
-                       "", True, _hook_names(pm, name))
-        )
-    pm.check_pending()
     pm.dashfleet_plugins = infos  # type: ignore[attr-defined]
+    for name, plugin in extra:
+        register_extra(pm, plugin, name, check=False)
+    pm.check_pending()
     return pm
+
+
+def register_extra(pm: pluggy.PluginManager, plugin: Any, name: str | None = None, *,
+                   check: bool = True) -> str:
+    """Register one more plugin object (a host's or a test's) and list it in `dashfleet plugins`.
+
+    Returns the name it was registered under. `check` runs `check_pending()` so a misspelt hook
+    name fails here, not silently later.
+    """
+    name = name or getattr(plugin, "PLUGIN_NAME", None) or getattr(
+        plugin, "__name__", type(plugin).__name__)
+    _register(pm, plugin, name)
+    if check:
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError:
+            pm.unregister(name=name)
+            raise
+    infos = getattr(pm, "dashfleet_plugins", None)
+    if infos is None:
+        infos = pm.dashfleet_plugins = []  # type: ignore[attr-defined]
+    module = getattr(plugin, "__module__", None) or getattr(plugin, "__name__", "")
+    infos.append(PluginInfo(name, "extra", "host", str(module), "", True, _hook_names(pm, name)))
+    return name
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:

@@ -46,8 +46,7 @@ def _add_builtin_commands() -> None:
 
 def _add_plugin_commands(argv: list[str]) -> None:
     """Let plugins add commands; the config may come from `--config` anywhere in argv."""
-    from ..config import load_settings
-    from ..plugins import make_plugin_manager
+    from . import _context
 
     path = None
     for i, arg in enumerate(argv):
@@ -56,10 +55,15 @@ def _add_plugin_commands(argv: list[str]) -> None:
         elif arg.startswith("--config="):
             path = arg.split("=", 1)[1]
     try:
-        pm = make_plugin_manager(load_settings(path))
+        ctx = _context.preload(path)
     except ConfigError:
         return  # the command itself reports the problem with its exit code
-    pm.hook.register_commands(cli=cli)
+    for impl in ctx.pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(*[{"cli": cli}[arg] for arg in impl.argnames])
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            log.error("plugin %r failed in register_commands: %s: %s", impl.plugin_name,
+                      type(exc).__name__, exc)
 
 
 def main(argv: list[str] | None = None) -> None:

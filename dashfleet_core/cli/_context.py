@@ -16,7 +16,23 @@ class Context:
     pm: pluggy.PluginManager
 
 
+# (config path, Context) built by `main` while it asked plugins for commands; reused by the
+# command so plugins are not discovered and imported twice in one run.
+_preloaded: tuple[str | None, Context] | None = None
+
+
+def preload(config_path: str | None) -> Context:
+    """Build the Context once, before the command runs (raises ConfigError)."""
+    global _preloaded
+    settings = load_settings(config_path)
+    ctx = Context(settings=settings, pm=make_plugin_manager(settings))
+    _preloaded = (config_path, ctx)
+    return ctx
+
+
 def load(config_path: str | None, **overrides) -> Context:
     """Load config (raising ConfigError, which `main` turns into exit code 2) and plugins."""
+    if _preloaded is not None and not overrides and _preloaded[0] == config_path:
+        return _preloaded[1]
     settings = load_settings(config_path, overrides=overrides)
     return Context(settings=settings, pm=make_plugin_manager(settings))

@@ -18,16 +18,14 @@ def status(as_json: bool, config_path: str | None) -> None:
     from ..engine import Engine
 
     ctx = _context.load(config_path)
-    doc = Engine(ctx.settings, ctx.pm).snapshot()
+    engine = Engine(ctx.settings, ctx.pm)
+    doc = engine.snapshot()
     if as_json:
         click.echo(doc.model_dump_json())
         return
-    h = doc.health
-    click.echo(f"{doc.hostname} ({doc.machine_id})  health {h.score}/100  {h.status.upper()}")
-    for name in sorted(doc.metrics):
-        click.echo(f"  {name:<32} {doc.metrics[name]:g}")
-    for f in h.findings:
-        click.echo(f"  ! {f.severity}: {f.message}")
+    from .watch import render, unit_table
+
+    click.echo(render(doc, unit_table(engine.collectors.values())))
 
 
 @click.command()

@@ -25,9 +25,9 @@ class NetworkCollector:
     metrics = [
         MetricInfo(name="network.sent_bytes_per_s", unit="B/s", description="Bytes sent per second, all interfaces"),
         MetricInfo(name="network.recv_bytes_per_s", unit="B/s", description="Bytes received per second, all interfaces"),
-        MetricInfo(name="network.errors_in_per_s", unit="1/s", description="Receive errors per second"),
-        MetricInfo(name="network.errors_out_per_s", unit="1/s", description="Send errors per second"),
-        MetricInfo(name="network.drops_per_s", unit="1/s", description="Packets dropped per second, in and out"),
+        MetricInfo(name="network.errors_in_per_s", unit="/s", description="Receive errors per second"),
+        MetricInfo(name="network.errors_out_per_s", unit="/s", description="Send errors per second"),
+        MetricInfo(name="network.drops_per_s", unit="/s", description="Packets dropped per second, in and out"),
     ]
 
     def __init__(self) -> None:

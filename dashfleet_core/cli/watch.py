@@ -1,0 +1,214 @@
+"""`dashfleet watch`: a live view of this machine in the terminal, with optional CSV/JSONL export.
+
+The export files are written where the user says (relative paths are taken from the current
+folder) and are appended to when they already exist, so a restarted watch loses nothing. The
+writers are the `csv` and `jsonl` export-sink plugins (`register_exporters`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from datetime import timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import click
+
+from . import _context, config_option
+
+log = logging.getLogger(__name__)
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+# --- rendering (also used by `dashfleet status`) --------------------------------------------------
+
+
+def unit_table(collectors: Iterable[Any]) -> list[tuple[re.Pattern[str], str]]:
+    """(pattern, unit) for every metric the collectors describe; `<N>` parts match any segment."""
+    table = []
+    for collector in collectors:
+        for info in getattr(collector, "metrics", []) or []:
+            pattern = re.escape(info.name)
+            pattern = re.sub(r"<[^>]*>", r"[^.]+", pattern.replace(r"\<", "<").replace(r"\>", ">"))
+            table.append((re.compile(pattern + r"\Z"), info.unit))
+    return table
+
+
+def unit_of(name: str, table: list[tuple[re.Pattern[str], str]]) -> str:
+    for rx, unit in table:
+        if rx.match(name):
+            return unit
+    return "%" if name.endswith(".percent") else ""
+
+
+def human(value: float, unit: str) -> str:
+    """A value as a person reads it: 23.4 GiB, 1.2 MiB/s, 3 h 12 min, 12.5 %."""
+    if unit in ("bytes", "B/s"):
+        suffix = "/s" if unit == "B/s" else ""
+        size = float(value)
+        for prefix in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if abs(size) < 1024 or prefix == "TiB":
+                return (f"{size:.0f} {prefix}" if prefix == "B" else f"{size:.1f} {prefix}") + suffix
+            size /= 1024
+    if unit == "s":
+        secs = int(value)
+        days, rest = divmod(secs, 86400)
+        hours, rest = divmod(rest, 3600)
+        mins = rest // 60
+        if days:
+            return f"{days} d {hours} h"
+        if hours:
+            return f"{hours} h {mins} min"
+        return f"{mins} min {secs % 60} s" if mins else f"{secs} s"
+    if unit == "unix time":
+        from datetime import datetime
+
+        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if unit == "%":
+        return f"{value:.1f} %"
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
+    if not unit or unit == "bool":
+        return text
+    return f"{text}{unit}" if unit.startswith("/") else f"{text} {unit}"
+
+
+def render(doc: Any, units: list[tuple[re.Pattern[str], str]], title: str = "") -> str:
+    """The readable view of one snapshot (a StatusDocument-like object)."""
+    h = doc.health
+    when = doc.collected_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"{doc.hostname} ({doc.machine_id})  {when}{'  ' + title if title else ''}",
+             f"health {h.score}/100  {h.status.upper()}"]
+    for f in h.findings:
+        lines.append(f"  ! {f.severity:<8} {f.message}")
+    group = None
+    for name in sorted(doc.metrics):
+        prefix = name.split(".", 1)[0]
+        if prefix != group:
+            group = prefix
+            lines.append(f"{prefix}")
+        lines.append(f"  {name:<34} {human(doc.metrics[name], unit_of(name, units))}")
+    if doc.facts:
+        lines.append("facts")
+        for name in sorted(doc.facts):
+            lines.append(f"  {name:<34} {doc.facts[name]}")
+    return "\n".join(lines)
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+
+def open_exports(pm, targets: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
+    """Open each (sink name, path) for appending; returns (path, sink, file) triples."""
+    from ..plugins import gather
+
+    exporters = gather(pm, "register_exporters", "exporter")
+    opened = []
+    try:
+        for name, path in targets:
+            factory = exporters.get(name)
+            if factory is None:
+                raise click.ClickException(
+                    f"no export sink named {name!r} is enabled (known: {', '.join(exporters.names()) or 'none'}); "
+                    f"check [plugins] disabled")
+            resolved = Path(path).expanduser().resolve()
+            kwargs: dict[str, Any] = {}
+            if name == "csv":
+                from dashfleet_plugins.storage.csv_sink import read_header
+
+                header = read_header(resolved) if resolved.exists() and resolved.stat().st_size else None
+                if header:
+                    kwargs = {"columns": header, "header_written": True}
+            try:
+                fh = open(resolved, "a", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise click.ClickException(
+                    f"cannot open export file {resolved}: {exc.strerror}; choose a writable path") from None
+            opened.append((str(resolved), factory(fh, **kwargs), fh))
+            click.echo(f"exporting {name.upper()} to {resolved}", err=True)
+    except BaseException:
+        close_exports(opened)
+        raise
+    return opened
+
+
+def close_exports(opened: list[tuple[str, Any, Any]]) -> None:
+    for _, sink, fh in opened:
+        try:
+            sink.close()
+        finally:
+            fh.close()
+
+
+def record_of(report: Any, health: Any) -> dict[str, Any]:
+    """The export record of one cycle (see the register_exporters hook)."""
+    return {
+        "machine_id": report.machine_id,
+        "seq": report.seq,
+        "collected_at": report.collected_at,
+        "metrics": report.metrics,
+        "facts": report.facts,
+        "health": health.model_dump(mode="json"),
+    }
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="Stop after this many snapshots (default: until Ctrl-C).")
+@click.option("--export-csv", "export_csv", type=click.Path(dir_okay=False), default=None,
+              help="Append every snapshot as a CSV row to FILE (header row first).")
+@click.option("--export-jsonl", "export_jsonl", type=click.Path(dir_okay=False), default=None,
+              help="Append every snapshot as one JSON line to FILE.")
+@click.option("--plain", is_flag=True, help="Print snapshots one after another instead of redrawing.")
+@config_option
+def watch(interval: float, count: int | None, export_csv: str | None, export_jsonl: str | None,
+          plain: bool, config_path: str | None) -> None:
+    """Live view of this machine, refreshed every --interval seconds; optionally exported."""
+    from ..engine import Engine, default_machine_id
+    from ..models import StatusDocument
+
+    ctx = _context.load(config_path)
+    engine = Engine(ctx.settings, ctx.pm)
+    targets = [(name, path) for name, path in (("csv", export_csv), ("jsonl", export_jsonl)) if path]
+    exports = open_exports(ctx.pm, targets)
+    redraw = sys.stdout.isatty() and not plain
+    units = unit_table(engine.collectors.values())
+    machine_id = default_machine_id()
+    engine.startup()
+    seq, due = 0, time.monotonic()
+    try:
+        while count is None or seq < count:
+            seq += 1
+            report, health = engine.cycle(machine_id, seq)
+            for _, sink, _ in exports:
+                sink.write(record_of(report, health))
+            doc = StatusDocument(machine_id=report.machine_id, hostname=report.hostname,
+                                 collected_at=report.collected_at, metrics=report.metrics,
+                                 facts=report.facts, health=health)
+            title = f"snapshot {seq}{'/' + str(count) if count else ''}, every {interval:g} s"
+            view = render(doc, units, title)
+            click.echo((CLEAR + view) if redraw else (view + "\n"))
+            if count is not None and seq >= count:
+                break
+            due += interval
+            now = time.monotonic()
+            if due < now:  # fell behind (a slow cycle, a suspended laptop): do not catch up in a burst
+                due = now
+            time.sleep(due - now)
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+    finally:
+        close_exports(exports)
+        engine.shutdown()
+
+
+def add_commands(cli: click.Group) -> None:
+    cli.add_command(watch)
