@@ -1,0 +1,241 @@
+"""ActionService: allow-list, strict parameters, platform check, time limit, rate limit, and an
+audit row for every attempt, against a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+from pydantic import Field
+
+from dashfleet_core import hookimpl
+from dashfleet_core.actions import (
+    ActionParams,
+    ActionRefused,
+    ActionService,
+    BaseAction,
+    PathEscape,
+    confirm_inside,
+    owned_folder,
+    remove_owned_file,
+    run_command,
+    walk_owned,
+)
+from dashfleet_core.plugins import make_plugin_manager
+from dashfleet_core.storage import open_storage
+
+RELEASE = threading.Event()
+
+
+class EchoParams(ActionParams):
+    count: int = Field(default=1, ge=1, le=5)
+    word: str = "hi"
+    token: str = ""
+
+
+class Echo(BaseAction):
+    name = "echo_test"
+    description = "Echo its parameters back"
+    changes_machine = False
+    Params = EchoParams
+
+    def run(self, params, context):
+        return self.result(True, " ".join([params.word] * params.count), params, actor=context.actor)
+
+
+class Slow(BaseAction):
+    name = "slow_test"
+    description = "Waits until released, ignoring its deadline"
+    Params = ActionParams
+
+    def run(self, params, context):
+        RELEASE.wait(30)
+        return self.result(True, "released", params)
+
+
+class Broken(BaseAction):
+    name = "broken_test"
+    description = "Raises"
+    Params = ActionParams
+
+    def run(self, params, context):
+        raise RuntimeError("boom")
+
+
+class NoDescription(BaseAction):
+    name = "nodesc_test"
+    description = ""
+
+
+class TestPlugin:
+    @hookimpl
+    def register_actions(self, register):
+        for cls in (Echo, Slow, Broken, NoDescription):
+            register(cls())
+
+
+@pytest.fixture
+def make_service(settings_factory):
+    opened = []
+    RELEASE.clear()
+
+    def make(overrides=None, platform=None):
+        settings = settings_factory(overrides or {})
+        pm = make_plugin_manager(settings, entrypoints=False, extra=[("testactions", TestPlugin())])
+        storage = open_storage(settings, pm)
+        opened.append(storage)
+        return ActionService(settings, pm, storage, platform=platform)
+
+    yield make
+    RELEASE.set()
+    for s in opened:
+        s.close()
+
+
+def test_runs_a_registered_action_and_audits_it(make_service):
+    svc = make_service()
+    result = svc.run("echo_test", {"count": 2, "word": "ok"}, actor="cli:tester")
+    assert result.ok and result.summary == "ok ok" and result.details["actor"] == "cli:tester"
+    [row] = svc.storage.audit()
+    assert (row.actor, row.action, row.outcome) == ("cli:tester", "echo_test", "ok")
+    assert row.params == {"dry_run": False, "count": 2, "word": "ok", "token": "***"}
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"cuont": 2}, "cuont"),
+    ({"count": "2"}, "count"),
+    ({"count": 9}, "count"),
+    ({"dry_run": "yes"}, "dry_run"),
+    ({"count": 2.5}, "count"),
+])
+def test_bad_parameters_are_refused_with_their_name(make_service, params, field):
+    svc = make_service()
+    with pytest.raises(ActionRefused) as err:
+        svc.run("echo_test", params, actor="t")
+    assert err.value.status == 422
+    assert field in err.value.message and err.value.extra["fields"] == [field]
+    [row] = svc.storage.audit()
+    assert row.outcome == "refused" and row.details["status"] == 422
+
+
+def test_unknown_action_lists_the_available_ones(make_service):
+    svc = make_service()
+    with pytest.raises(ActionRefused) as err:
+        svc.run("format_disk", {}, actor="t")
+    assert err.value.status == 400 and "cleanup_temp" in err.value.extra["available"]
+    assert "format_disk" in err.value.message
+    assert svc.storage.audit()[0].action == "format_disk"
+
+
+def test_allow_list_refuses_others(make_service):
+    svc = make_service({"actions.allowed": ["echo_test"]})
+    assert svc.run("echo_test", {}, actor="t").ok
+    with pytest.raises(ActionRefused) as err:
+        svc.run("cleanup_temp", {"dry_run": True}, actor="t")
+    assert err.value.status == 403 and "[actions] allowed" in err.value.message
+    assert [r.outcome for r in svc.storage.audit()] == ["refused", "ok"]
+
+
+def test_unsupported_platform_is_a_clear_result(make_service):
+    svc = make_service(platform="macos")
+    result = svc.run("restart_spooler", {"dry_run": True}, actor="t")
+    assert not result.ok and result.summary.startswith("restart_spooler is not supported on macos")
+    assert svc.storage.audit()[0].outcome == "unsupported"
+
+
+def test_time_limit_stops_waiting(make_service):
+    svc = make_service({"actions.timeout_seconds": 0.5})
+    result = svc.run("slow_test", {}, actor="t")
+    assert not result.ok and "time limit" in result.summary
+    assert svc.storage.audit()[0].outcome == "timeout"
+
+
+def test_an_action_that_raises_is_a_failed_result(make_service):
+    svc = make_service()
+    result = svc.run("broken_test", {}, actor="t")
+    assert not result.ok and "RuntimeError: boom" in result.summary
+    assert svc.storage.audit()[0].outcome == "error"
+
+
+def test_broken_registration_is_left_out(make_service):
+    svc = make_service()
+    assert "nodesc_test" not in svc.actions and "no description" in svc.rejected["nodesc_test"]
+
+
+def test_rate_limit_per_caller(make_service):
+    svc = make_service({"actions.rate_limit_per_minute": 3})
+    for _ in range(3):
+        svc.run("echo_test", {}, actor="api:10.0.0.1")
+    with pytest.raises(ActionRefused) as err:
+        svc.run("echo_test", {}, actor="api:10.0.0.1")
+    assert err.value.status == 429 and "3 action calls a minute" in err.value.message
+    assert svc.run("echo_test", {}, actor="api:10.0.0.2").ok  # another caller is not limited
+    assert [r.outcome for r in svc.storage.audit()] == ["ok", "refused", "ok", "ok", "ok"]
+
+
+def test_authorize_runs_after_the_rate_limit_and_is_audited(make_service):
+    svc = make_service()
+
+    def deny():
+        raise ActionRefused(401, "wrong token")
+
+    with pytest.raises(ActionRefused):
+        svc.run("echo_test", {"token": "guess"}, actor="t", authorize=deny)
+    [row] = svc.storage.audit()
+    assert row.outcome == "refused" and row.details["status"] == 401 and row.params["token"] == "***"
+
+
+# --- the safe subprocess helper ------------------------------------------------------------------
+
+
+def test_run_command_uses_no_shell(tmp_path):
+    marker = tmp_path / "pwned"
+    done = run_command(["echo", f"hello; touch {marker}"], timeout=10)
+    assert done.ok and done.stdout.strip() == f"hello; touch {marker}"
+    assert not marker.exists()
+    with pytest.raises(TypeError):
+        run_command("echo hello", timeout=10)  # a command line is not accepted
+
+
+def test_run_command_timeout_and_missing_program():
+    done = run_command(["sleep", "30"], timeout=0.5)
+    assert not done.ok and "killed after" in done.error
+    missing = run_command(["no-such-program-dashfleet"], timeout=5)
+    assert missing.returncode is None and "not found" in missing.error
+
+
+def test_run_command_does_not_pass_our_secrets(monkeypatch):
+    monkeypatch.setenv("ACTION_TOKEN", "s3cret-value")
+    done = run_command(["env"], timeout=10)
+    assert done.ok and "s3cret-value" not in done.stdout and "PATH=" in done.stdout
+
+
+# --- path confinement ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="symlinks need privileges on Windows")
+def test_walk_and_remove_never_leave_the_owned_folder(tmp_path):
+    owned = tmp_path / "owned"
+    outside = tmp_path / "outside"
+    (owned / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    (owned / "sub" / "a.txt").write_text("a")
+    os.symlink(outside, owned / "link-dir")
+    os.symlink(outside / "precious.txt", owned / "link-file")
+    root = owned_folder(owned)
+    found = {(os.path.relpath(e.path, root), e.kind) for e in walk_owned(root)}
+    assert found == {("sub", "dir"), ("sub/a.txt", "file"), ("link-dir", "link"), ("link-file", "link")}
+    with pytest.raises(PathEscape):
+        remove_owned_file(root, str(owned / "link-file"))  # a link is not a regular file
+    with pytest.raises(PathEscape):
+        remove_owned_file(root, str(owned / "link-dir" / "precious.txt"))  # reached through a link
+    with pytest.raises(PathEscape):
+        confirm_inside(root, str(outside / "precious.txt"))
+    with pytest.raises(PathEscape):
+        confirm_inside(root, str(owned / ".." / "outside" / "precious.txt"))
+    assert remove_owned_file(root, str(owned / "sub" / "a.txt")) == 1
+    assert (outside / "precious.txt").read_text() == "keep me"
+    assert os.path.islink(owned / "link-file") and os.path.islink(owned / "link-dir")
