@@ -1,0 +1,1 @@
+"""An example third-party DashFleet plugin package (see README.md)."""
