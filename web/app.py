@@ -1,0 +1,97 @@
+"""The Flask app factory: settings, the fleet service, every blueprint, errors and security headers.
+
+`create_app()` with no argument reads the config the usual way (`$DASHFLEET_CONFIG`,
+`./dashfleet.toml`, environment overrides), so gunicorn and waitress can call it as it is:
+
+    gunicorn --workers 2 'dashfleet_web.app:create_app()'
+    waitress-serve --call dashfleet_web.app:create_app
+
+Each worker starts the fleet's scheduled jobs; each run takes a storage lease first, so a job runs
+once per deployment, not once per worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import os
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from dashfleet_core.config import Settings, load_settings
+from dashfleet_core.fleet import Fleet
+
+from . import blueprints, errors, metrics, security
+from .token_file import resolve_fleet_token
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "dashfleet"
+
+
+def _settings_from(config: Any) -> Settings:
+    """None: the usual config lookup; a Settings: as is; a str/Path: a config file; a dict: dotted
+    overrides on top of the usual lookup (`{"server.ttl_seconds": 60}`)."""
+    if isinstance(config, Settings):
+        return config
+    if config is None:
+        return load_settings(None)
+    if isinstance(config, (str, os.PathLike)):
+        return load_settings(Path(config))
+    if isinstance(config, dict):
+        return load_settings(None, overrides=config)
+    raise TypeError(f"create_app(config=...) takes None, Settings, a path or a dict, not {type(config).__name__}")
+
+
+def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = True) -> Flask:
+    """Build the web app.
+
+    `fleet`: an existing service to serve (tests, `dashfleet web`); by default one is built from
+    the settings. `start`: start the fleet's jobs (retention, self-report, plugins' jobs) now and
+    stop them at exit; tests that only use the test client pass `start=False`.
+    """
+    settings = fleet.settings if fleet is not None else _settings_from(config)
+    fleet = fleet or Fleet(settings)
+
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False
+    app.json.compact = True
+    app.extensions[EXTENSION] = fleet
+    app.config["FLEET_TOKEN"] = resolve_fleet_token(settings)
+
+    errors.init_app(app)
+    security.init_app(app)
+    metrics.init_app(app)
+    for module in _blueprint_modules():
+        app.register_blueprint(module.bp)
+    fleet.pm.hook.register_routes(app=app)
+
+    if start:
+        fleet.start()
+        atexit.register(fleet.stop)
+    return app
+
+
+def _blueprint_modules():
+    """Every module of `dashfleet_web.blueprints` that exposes `bp`, in name order."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(blueprints.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{blueprints.__name__}.{info.name}")
+        if getattr(module, "bp", None) is not None:
+            found.append(module)
+    return found
+
+
+def get_fleet() -> Fleet:
+    """The fleet service of the app handling the current request."""
+    from flask import current_app
+
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,137 @@
+"""`POST /api/fleet/report`: agents deliver one report or a batch (their spool) here.
+
+The path is kept cheap: auth from the header before the body is read, one `json.loads`, one
+pydantic validation per report, the server's own health scoring, one storage commit per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import ValidationError
+
+from dashfleet_core.models import Report
+
+from ..app import get_fleet
+from ..auth import ApiError, require_token
+from ..metrics import count_reports
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ingest", __name__)
+
+MAX_BATCH = 1000
+RETRY_AFTER_SECONDS = 5
+TOKEN_NAME = "FLEET_TOKEN"
+
+
+@bp.post("/api/fleet/report")
+def post_report():
+    expected = current_app.config["FLEET_TOKEN"]
+    header_auth = bool(request.headers.get("Authorization"))
+    if header_auth:
+        require_token(expected, name=TOKEN_NAME)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"the body is {request.content_length} bytes, over the limit of {limit} "
+                            "([server] max_body_bytes); send fewer reports per request")
+    body = _parse_json(request.get_data(cache=False))
+    if not header_auth:  # the seed's agents put the token in the body
+        require_token(expected, name=TOKEN_NAME, body=body)
+        if isinstance(body, dict):
+            body.pop("token", None)
+    if isinstance(body, dict):
+        return _single(body)
+    if isinstance(body, list):
+        return _batch(body)
+    raise ApiError(422, "the body must be one report (a JSON object) or a list of reports",
+                   fields=[])
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        raise ApiError(400, "the body is empty: send a report as JSON "
+                            "(Content-Type: application/json)")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise ApiError(400, f"the body is not valid JSON{where}: {getattr(exc, 'msg', exc)}; "
+                            "send one report object or a list of them") from None
+
+
+def _validate(item: Any) -> Report:
+    if not isinstance(item, dict):
+        raise _SchemaError("a report must be a JSON object", [])
+    try:
+        return Report.model_validate(item)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        fields = [".".join(str(p) for p in err["loc"]) or "(report)" for err in errors]
+        parts = [f"{field}: {err['msg']}" for field, err in zip(fields, errors)]
+        more = f" (and {len(parts) - 5} more)" if len(parts) > 5 else ""
+        raise _SchemaError("; ".join(parts[:5]) + more, fields) from None
+
+
+class _SchemaError(Exception):
+    def __init__(self, message: str, fields: list[str]) -> None:
+        super().__init__(message)
+        self.message, self.fields = message, fields
+
+
+def _store(reports: list[Report]) -> list[bool]:
+    try:
+        return get_fleet().ingest(reports)
+    except Exception as exc:
+        log.exception("storing %d report(s) failed", len(reports))
+        error = ApiError(503, f"storage is unavailable ({type(exc).__name__}); nothing was stored, "
+                              f"retry in {RETRY_AFTER_SECONDS} s")
+        error.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        raise error from None
+
+
+def _single(item: dict[str, Any]):
+    try:
+        report = _validate(item)
+    except _SchemaError as exc:
+        count_reports("rejected")
+        raise ApiError(422, f"the report does not match the schema: {exc.message}",
+                       fields=exc.fields) from None
+    stored = _store([report])[0]
+    count_reports("stored" if stored else "duplicate")
+    answer = {"stored": stored, "machine_id": report.machine_id, "seq": report.seq}
+    if not stored:
+        answer["duplicate"] = True
+    return jsonify(answer), 201 if stored else 200
+
+
+def _batch(items: list[Any]):
+    if not items:
+        raise ApiError(422, "the list is empty: send one report object or a non-empty list",
+                       fields=[])
+    if len(items) > MAX_BATCH:
+        raise ApiError(413, f"{len(items)} reports in one request, over the limit of {MAX_BATCH}; "
+                            "send smaller batches")
+    results: list[dict[str, Any]] = [{} for _ in items]
+    valid: list[Report] = []
+    where: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append(_validate(item))
+            where.append(index)
+        except _SchemaError as exc:
+            results[index] = {"index": index, "ok": False, "error": exc.message, "fields": exc.fields}
+    stored = _store(valid) if valid else []
+    for index, was_stored in zip(where, stored):
+        results[index] = {"index": index, "ok": True, "stored": was_stored}
+    n_stored = sum(stored)
+    n_dup = len(stored) - n_stored
+    n_rejected = len(items) - len(valid)
+    count_reports("stored", n_stored)
+    count_reports("duplicate", n_dup)
+    count_reports("rejected", n_rejected)
+    return jsonify({"results": results, "stored": n_stored, "duplicates": n_dup,
+                    "rejected": n_rejected}), 200

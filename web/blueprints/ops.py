@@ -1,0 +1,41 @@
+"""What operators and tools read: `/healthz`, `/metrics` (Prometheus), `/api/openapi.json`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from prometheus_client.exposition import choose_encoder
+
+from dashfleet_core import __version__
+
+from ..app import get_fleet
+from ..auth import ApiError
+from ..metrics import registry
+from ..openapi import openapi_document
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    storage = get_fleet().storage
+    try:
+        storage.kv_get("healthz", "ping")
+    except Exception as exc:
+        log.warning("healthz: storage check failed: %s", exc)
+        raise ApiError(503, f"storage is unavailable ({type(exc).__name__}); see the server log") from None
+    return jsonify({"status": "ok", "version": __version__, "storage": storage.scheme or type(storage).__name__})
+
+
+@bp.get("/metrics")
+def metrics():
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(registry()), content_type=content_type)
+
+
+@bp.get("/api/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

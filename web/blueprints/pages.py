@@ -1,0 +1,41 @@
+"""The pages: `/` (this server's machine, live), `/history`, `/fleet`, `/fleet/<machine_id>`.
+
+Templates hold structure and translatable labels only; the data is fetched from the API by the
+page's script and put into the DOM with `textContent`, so nothing an agent sends is ever parsed
+as HTML.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+
+from ..app import get_fleet
+
+bp = Blueprint("pages", __name__)
+
+
+def _common() -> dict:
+    server = get_fleet().settings.server
+    return {"ttl_seconds": server.ttl_seconds}
+
+
+@bp.get("/")
+def live():
+    return render_template("live.html", page="live", **_common())
+
+
+@bp.get("/history")
+def history():
+    return render_template("history.html", page="history", **_common())
+
+
+@bp.get("/fleet")
+def fleet():
+    return render_template("fleet.html", page="fleet", **_common())
+
+
+@bp.get("/fleet/<machine_id>")
+def machine(machine_id: str):
+    if get_fleet().storage.machine(machine_id) is None:
+        abort(404)
+    return render_template("machine.html", page="machine", machine_id=machine_id, **_common())

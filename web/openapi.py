@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 document of the API, generated from the pydantic models (pydantic 2 emits JSON
+Schema 2020-12, which is OpenAPI 3.1's dialect)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from dashfleet_core import __version__
+from dashfleet_core.models import Event, Report
+
+from . import schemas as s
+
+REF = "#/components/schemas/{model}"
+MODELS = [
+    (Report, "validation"), (s.ErrorBody, "serialization"), (s.ReportAccepted, "serialization"),
+    (s.BatchAccepted, "serialization"), (s.FleetList, "serialization"), (s.MachineDetail, "serialization"),
+    (s.MachineHistory, "serialization"), (s.LocalStats, "serialization"), (s.LocalStatus, "serialization"),
+    (s.LocalHistory, "serialization"), (s.Healthz, "serialization"), (Event, "serialization"),
+]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("ErrorBody"), description)
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+MACHINE_ID = {"name": "machine_id", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"}}
+TIME = {"type": "string", "description": "ISO-8601 (no zone = UTC) or Unix seconds"}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    _, top = models_json_schema(MODELS, ref_template=REF)
+    schemas = top.get("$defs", {})
+    not_found = _error("no such machine")
+    bad = _error("a query parameter cannot be read")
+    paths = {
+        "/api/fleet/report": {"post": {
+            "operationId": "postReport",
+            "summary": "Deliver one report or a batch (an agent's spool)",
+            "security": [{"fleetToken": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [_ref("Report"), {"type": "array", "items": _ref("Report"), "minItems": 1,
+                                           "maxItems": 1000}]}}}},
+            "responses": {
+                "201": _json(_ref("ReportAccepted"), "stored"),
+                "200": _json({"oneOf": [_ref("ReportAccepted"), _ref("BatchAccepted")]},
+                             "a duplicate (already stored), or a batch with one result per item"),
+                "400": _error("the body is not JSON"),
+                "401": _error("missing or wrong FLEET_TOKEN"),
+                "413": _error("the body is over [server] max_body_bytes"),
+                "422": _error("the report does not match the schema; `fields` names them"),
+                "503": _error("storage unavailable; retry after Retry-After seconds"),
+            }}},
+        "/api/fleet": {"get": {
+            "operationId": "listFleet", "summary": "Every machine with its health, `expired` and maintenance",
+            "responses": {"200": _json(_ref("FleetList"), "the fleet")}}},
+        "/api/fleet/{machine_id}": {"get": {
+            "operationId": "getMachine", "summary": "One machine: facts, findings, every metric",
+            "parameters": [MACHINE_ID],
+            "responses": {"200": _json(_ref("MachineDetail"), "the machine"), "404": not_found}}},
+        "/api/fleet/{machine_id}/history": {"get": {
+            "operationId": "getMachineHistory",
+            "summary": "A machine's metrics over [since, until), downsampled to at most `points` buckets",
+            "parameters": [MACHINE_ID,
+                           _query("since", TIME, "start (default: until - 1 hour)"),
+                           _query("until", TIME, "end (default: now)"),
+                           _query("points", {"type": "integer", "minimum": 1, "maximum": 1000},
+                                  "buckets, clamped to 1..1000 (default 300)"),
+                           _query("metrics", {"type": "string"}, "comma-separated metric names (default: all)")],
+            "responses": {"200": _json(_ref("MachineHistory"), "buckets, oldest first"),
+                          "400": bad, "404": not_found}}},
+        "/api/stats": {"get": {
+            "operationId": "getStats", "summary": "Live metrics of the server's own machine",
+            "responses": {"200": _json(_ref("LocalStats"), "live metrics")}}},
+        "/api/status": {"get": {
+            "operationId": "getStatus", "summary": "Live metrics of the server's own machine, scored",
+            "responses": {"200": _json(_ref("LocalStatus"), "metrics, score and ok|warn|critical")}}},
+        "/api/history": {"get": {
+            "operationId": "getHistory", "summary": "Stored samples of the server's own machine, oldest first",
+            "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
+                                  "rows, clamped to 1..500 (default 300)")],
+            "responses": {"200": _json(_ref("LocalHistory"), "samples"), "400": bad}}},
+        "/healthz": {"get": {
+            "operationId": "healthz", "summary": "Liveness and storage check",
+            "responses": {"200": _json(_ref("Healthz"), "up"), "503": _error("storage unavailable")}}},
+        "/metrics": {"get": {
+            "operationId": "metrics", "summary": "Prometheus exposition of the fleet",
+            "responses": {"200": {"description": "Prometheus text format (or OpenMetrics on request)",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "DashFleet API", "version": __version__,
+                 "description": "Agents report to POST /api/fleet/report with a bearer FLEET_TOKEN; "
+                                "the read endpoints are open."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"fleetToken": {"type": "http", "scheme": "bearer",
+                                               "description": "FLEET_TOKEN"}},
+        },
+    }

@@ -1,0 +1,151 @@
+"""Pydantic models of what the API answers. They generate `/api/openapi.json`, and the tests
+validate real responses against them, so the document and the server cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dashfleet_core.models import Status
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    """Every error: a sentence saying what was wrong and what to do."""
+
+    error: str
+    fields: list[str] | None = Field(default=None, description="Fields that failed validation (422)")
+
+
+class ReportAccepted(_Out):
+    stored: bool = Field(description="false when (machine_id, seq) was already stored")
+    duplicate: bool | None = None
+    machine_id: str
+    seq: int | None
+
+
+class BatchItem(_Out):
+    index: int
+    ok: bool
+    stored: bool | None = None
+    error: str | None = None
+    fields: list[str] | None = None
+
+
+class BatchAccepted(_Out):
+    results: list[BatchItem]
+    stored: int
+    duplicates: int
+    rejected: int
+
+
+class FindingOut(_Out):
+    metric: str | None
+    value: float | None
+    threshold: float | None
+    severity: Literal["warn", "critical"]
+    message: str
+    source: str
+
+
+class MaintenanceOut(_Out):
+    until: str
+    reason: str
+    by: str
+
+
+class FleetMachine(_Out):
+    machine_id: str
+    hostname: str
+    os: str
+    agent_version: str
+    status: Status
+    score: int
+    top_reason: FindingOut | None
+    metrics: dict[str, float]
+    last_seen: str
+    collected_at: str
+    age_seconds: float
+    expired: bool = Field(description="last report older than FLEET_TTL_SECONDS")
+    maintenance_until: str | None
+    spool_dropped: int
+
+
+class FleetList(_Out):
+    generated_at: str
+    ttl_seconds: int
+    purge_days: float
+    count: int
+    machines: list[FleetMachine]
+    maintenance_all_until: str | None
+
+
+class MachineDetail(FleetMachine):
+    first_seen: str
+    last_seq: int | None
+    facts: dict[str, str]
+    findings: list[FindingOut]
+    maintenance: MaintenanceOut | None
+    ttl_seconds: int
+
+
+class BucketOut(_Out):
+    start: str
+    end: str
+    count: int
+    min: dict[str, float]
+    avg: dict[str, float]
+    max: dict[str, float]
+
+
+class MachineHistory(_Out):
+    machine_id: str
+    since: str
+    until: str
+    points: int
+    buckets: list[BucketOut]
+
+
+class LocalStats(_Out):
+    machine_id: str
+    hostname: str
+    collected_at: str
+    cpu: float | None
+    ram: float | None
+    disk: float | None
+    uptime_seconds: float | None
+    metrics: dict[str, float]
+    facts: dict[str, str]
+
+
+class LocalStatus(LocalStats):
+    score: int
+    status: Status
+    top_reason: FindingOut | None
+    findings: list[FindingOut]
+
+
+class LocalSample(_Out):
+    collected_at: str
+    seq: int | None
+    cpu: float | None
+    ram: float | None
+    disk: float | None
+    score: int | None
+    status: Status | None
+
+
+class LocalHistory(_Out):
+    machine_id: str
+    limit: int
+    samples: list[LocalSample]
+
+
+class Healthz(_Out):
+    status: Literal["ok"]
+    version: str
+    storage: str

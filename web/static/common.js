@@ -1,0 +1,156 @@
+/* Helpers shared by the pages. Data from agents only ever reaches the DOM through textContent
+   (el() below); no page builds HTML from strings. */
+"use strict";
+
+const METRIC_KEYS = {
+  "cpu.percent": "metric.cpu", "memory.percent": "metric.ram", "disk.percent": "metric.disk",
+  "uptime.seconds": "metric.uptime",
+};
+
+/* Build an element: el("td", {cls: "num", text: value, title: ..., href: ...}, [children]). */
+function el(tag, opts, children) {
+  const node = document.createElement(tag);
+  const o = opts || {};
+  if (o.cls) node.className = o.cls;
+  if (o.text !== undefined && o.text !== null) node.textContent = String(o.text);
+  if (o.i18n) { node.dataset.i18n = o.i18n; node.textContent = t(o.i18n); }
+  if (o.href) node.setAttribute("href", o.href);
+  if (o.title) node.title = o.title;
+  (children || []).forEach((child) => { if (child) node.appendChild(child); });
+  return node;
+}
+
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+  if (!response.ok) {
+    let message = response.status + " " + response.statusText;
+    try { message = (await response.json()).error || message; } catch (e) { /* not JSON */ }
+    const err = new Error(message);
+    err.status = response.status;
+    throw err;
+  }
+  return response.json();
+}
+
+function showError(err) {
+  const box = document.getElementById("error");
+  if (!box) return;
+  if (err) {
+    box.textContent = t("error.fetch", { error: err.message || String(err) });
+    box.hidden = false;
+  } else {
+    box.hidden = true;
+  }
+}
+
+/* Call `load` now and every `ms`; errors show a banner and the next round tries again. */
+function poll(load, ms) {
+  let timer = null;
+  const round = async () => {
+    try { await load(); showError(null); } catch (err) { showError(err); }
+    timer = setTimeout(round, ms);
+  };
+  round();
+  return () => clearTimeout(timer);
+}
+
+function fmtNumber(v, digits) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  return new Intl.NumberFormat(currentLang(), { maximumFractionDigits: digits === undefined ? 1 : digits }).format(v);
+}
+
+function fmtPct(v) { return v === null || v === undefined ? "–" : fmtNumber(v, 1) + " %"; }
+
+function fmtTime(iso) {
+  if (!iso) return "–";
+  return new Intl.DateTimeFormat(currentLang(), { dateStyle: "short", timeStyle: "medium" }).format(new Date(iso));
+}
+
+function fmtClock(ms, withDate) {
+  const opts = withDate ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
+                        : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  return new Intl.DateTimeFormat(currentLang(), opts).format(new Date(ms));
+}
+
+function fmtAgo(iso) {
+  if (!iso) return "–";
+  const seconds = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(currentLang(), { numeric: "auto" });
+  const abs = Math.abs(seconds);
+  if (abs < 60) return rtf.format(seconds, "second");
+  if (abs < 3600) return rtf.format(Math.round(seconds / 60), "minute");
+  if (abs < 86400) return rtf.format(Math.round(seconds / 3600), "hour");
+  return rtf.format(Math.round(seconds / 86400), "day");
+}
+
+function fmtUptime(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  let s = Math.floor(seconds);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  const parts = [];
+  if (d) parts.push(d + " " + t("unit.d"));
+  if (d || h) parts.push(h + " " + t("unit.h"));
+  parts.push(m + " " + t("unit.min"));
+  if (!d) parts.push(s + " " + t("unit.s"));
+  return parts.join(" ");
+}
+
+function metricLabel(name) { return METRIC_KEYS[name] ? t(METRIC_KEYS[name]) : name; }
+
+/* A finding in the reader's language when it is a threshold breach; the plugin's own message
+   (shown as text) otherwise. */
+function findingText(f) {
+  if (!f) return "";
+  if (f.metric && f.value !== null && f.threshold !== null) {
+    const key = f.value < f.threshold ? "finding.below" : "finding.above";
+    return t(key, { metric: metricLabel(f.metric), value: fmtNumber(f.value), threshold: fmtNumber(f.threshold),
+                    severity: t("severity." + f.severity) });
+  }
+  return f.message;
+}
+
+function statusBadge(node, status, expired) {
+  const key = expired ? "expired" : status;
+  node.className = "badge " + key;
+  node.dataset.i18n = "status." + key;
+  node.textContent = t("status." + key);
+}
+
+function findingsList(ul, findings, emptyKey) {
+  clear(ul);
+  if (!findings.length) { ul.appendChild(el("li", { cls: "muted", i18n: emptyKey })); return; }
+  findings.forEach((f) => {
+    ul.appendChild(el("li", { cls: "finding " + f.severity }, [
+      el("span", { cls: "badge " + f.severity, text: t("status." + f.severity) }),
+      el("span", { text: " " + findingText(f) }),
+    ]));
+  });
+}
+
+/* A line chart of percentages against time (ms) with Chart.js (vendored, no CDN). */
+function percentChart(canvas, withDate) {
+  return new Chart(canvas, {
+    type: "line",
+    data: { datasets: [] },
+    options: {
+      animation: false, responsive: true, maintainAspectRatio: false, parsing: false, normalized: true,
+      interaction: { mode: "nearest", axis: "x", intersect: false },
+      elements: { point: { radius: 0 }, line: { borderWidth: 2, tension: 0.2 } },
+      scales: {
+        x: { type: "linear", ticks: { maxTicksLimit: 8, callback: (v) => fmtClock(v, withDate) } },
+        y: { min: 0, max: 100, ticks: { callback: (v) => v + " %" } },
+      },
+      plugins: { tooltip: { callbacks: { title: (items) => items.length ? fmtClock(items[0].parsed.x, true) : "" } } },
+    },
+  });
+}
+
+const SERIES = [
+  { key: "cpu", metric: "cpu.percent", color: "#2563eb" },
+  { key: "ram", metric: "memory.percent", color: "#16a34a" },
+  { key: "disk", metric: "disk.percent", color: "#d97706" },
+];

@@ -1,0 +1,111 @@
+/* `/fleet`: every machine; sort by any column, filter by text and status, refresh every 5 s
+   without losing either (the view is also remembered across visits). */
+"use strict";
+
+const VIEW_KEY = "dashfleet.fleet.view";
+const STATUS_RANK = { ok: 0, warn: 1, critical: 2 };
+let fleetDoc = null;
+let view = { key: "status", dir: "desc", text: "", status: "" };
+
+function loadView() {
+  try { view = Object.assign(view, JSON.parse(localStorage.getItem(VIEW_KEY) || "{}")); } catch (e) { /* keep defaults */ }
+}
+
+function saveView() {
+  try { localStorage.setItem(VIEW_KEY, JSON.stringify(view)); } catch (e) { /* not remembered */ }
+}
+
+function sortValue(m, key) {
+  switch (key) {
+    case "hostname": return (m.hostname || m.machine_id).toLowerCase();
+    case "status": return m.expired ? 3 : STATUS_RANK[m.status];
+    case "score": return m.score;
+    case "reason": return findingText(m.top_reason).toLowerCase();
+    case "cpu": return m.metrics["cpu.percent"];
+    case "ram": return m.metrics["memory.percent"];
+    case "disk": return m.metrics["disk.percent"];
+    case "seen": return Date.parse(m.last_seen);
+    default: return 0;
+  }
+}
+
+function compare(a, b) {
+  const va = sortValue(a, view.key);
+  const vb = sortValue(b, view.key);
+  const missing = (v) => v === undefined || v === null;
+  if (missing(va) || missing(vb)) return missing(va) - missing(vb);  /* missing values last */
+  const order = va < vb ? -1 : va > vb ? 1 : 0;
+  const tie = (a.hostname || a.machine_id).localeCompare(b.hostname || b.machine_id);
+  return (view.dir === "asc" ? order : -order) || tie;
+}
+
+function matches(m) {
+  if (view.status === "expired" && !m.expired) return false;
+  if (view.status && view.status !== "expired" && (m.expired || m.status !== view.status)) return false;
+  if (!view.text) return true;
+  const needle = view.text.toLowerCase();
+  return [m.hostname, m.machine_id, m.os, findingText(m.top_reason)]
+    .some((field) => (field || "").toLowerCase().includes(needle));
+}
+
+function machineRow(m) {
+  const name = el("a", { href: "/fleet/" + encodeURIComponent(m.machine_id), text: m.hostname || m.machine_id, cls: "host" });
+  const nameCell = el("td", {}, [name]);
+  if (m.hostname && m.hostname !== m.machine_id) nameCell.appendChild(el("div", { cls: "muted mono small", text: m.machine_id }));
+  const badge = el("span");
+  statusBadge(badge, m.status, false);
+  const statusCell = el("td", {}, [badge]);
+  if (m.expired) statusCell.appendChild(el("span", { cls: "tag expired", i18n: "status.expired" }));
+  if (m.maintenance_until) {
+    statusCell.appendChild(el("div", { cls: "maint small", text: t("fleet.maintenance", { time: fmtTime(m.maintenance_until) }) }));
+  }
+  const row = el("tr", { cls: m.expired ? "expired" : "" }, [
+    nameCell, statusCell,
+    el("td", { cls: "num", text: m.score }),
+    el("td", { cls: "reason", text: findingText(m.top_reason) }),
+    el("td", { cls: "num", text: fmtNumber(m.metrics["cpu.percent"]) }),
+    el("td", { cls: "num", text: fmtNumber(m.metrics["memory.percent"]) }),
+    el("td", { cls: "num", text: fmtNumber(m.metrics["disk.percent"]) }),
+    el("td", { text: fmtAgo(m.last_seen), title: fmtTime(m.last_seen) }),
+  ]);
+  row.dataset.machineId = m.machine_id;
+  return row;
+}
+
+function renderFleet() {
+  document.querySelectorAll("#fleet-table th").forEach((th) => {
+    const sorted = th.dataset.key === view.key;
+    th.setAttribute("aria-sort", sorted ? (view.dir === "asc" ? "ascending" : "descending") : "none");
+  });
+  if (!fleetDoc) return;
+  const shown = fleetDoc.machines.filter(matches).sort(compare);
+  const body = document.querySelector("#fleet-table tbody");
+  clear(body);
+  shown.forEach((m) => body.appendChild(machineRow(m)));
+  document.getElementById("fleet-count").textContent = t("fleet.count", { shown: shown.length, total: fleetDoc.count });
+  document.getElementById("fleet-empty").hidden = fleetDoc.count > 0;
+  const maint = document.getElementById("fleet-maintenance");
+  maint.hidden = !fleetDoc.maintenance_all_until;
+  if (fleetDoc.maintenance_all_until) maint.textContent = t("fleet.maintenance.all", { time: fmtTime(fleetDoc.maintenance_all_until) });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  loadView();
+  const filter = document.getElementById("filter");
+  const status = document.getElementById("status-filter");
+  filter.value = view.text;
+  status.value = view.status;
+  filter.addEventListener("input", () => { view.text = filter.value.trim(); saveView(); renderFleet(); });
+  status.addEventListener("change", () => { view.status = status.value; saveView(); renderFleet(); });
+  document.querySelectorAll("#fleet-table th button").forEach((button) => {
+    button.addEventListener("click", () => {
+      const key = button.parentElement.dataset.key;
+      view.dir = view.key === key && view.dir === "asc" ? "desc" : "asc";
+      view.key = key;
+      saveView();
+      renderFleet();
+    });
+  });
+  poll(async () => { fleetDoc = await getJSON("/api/fleet"); renderFleet(); }, 5000);
+  document.addEventListener("dashfleet:lang", renderFleet);
+});

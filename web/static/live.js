@@ -1,0 +1,26 @@
+/* `/`: this server's machine, refreshed every 2.5 s from /api/status. */
+"use strict";
+
+let lastStatus = null;
+
+function renderLive() {
+  const s = lastStatus;
+  if (!s) return;
+  document.getElementById("host").textContent = s.hostname + " (" + s.machine_id + ")";
+  document.getElementById("updated").textContent = t("live.updated", { time: fmtClock(Date.parse(s.collected_at)) });
+  statusBadge(document.getElementById("badge"), s.status, false);
+  document.getElementById("score").textContent = s.score;
+  [["cpu", s.cpu], ["ram", s.ram], ["disk", s.disk]].forEach(([id, value]) => {
+    document.getElementById(id).textContent = fmtPct(value);
+    const bar = document.getElementById(id + "-bar");
+    bar.style.width = Math.max(0, Math.min(100, value || 0)) + "%";
+    bar.className = value >= 90 ? "critical" : value >= 75 ? "warn" : "ok";
+  });
+  document.getElementById("uptime").textContent = fmtUptime(s.uptime_seconds);
+  findingsList(document.getElementById("findings"), s.findings, "live.none");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  poll(async () => { lastStatus = await getJSON("/api/status"); renderLive(); }, 2500);
+  document.addEventListener("dashfleet:lang", renderLive);
+});
