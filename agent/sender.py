@@ -58,7 +58,8 @@ class Sender:
             "Content-Type": "application/json",
             "User-Agent": f"dashfleet-agent/{_version()}",
         })
-        self.session.verify = ca_bundle if (verify_tls and ca_bundle) else verify_tls
+        # Passed with every request: a session-level value would lose to $REQUESTS_CA_BUNDLE.
+        self.verify: bool | str = ca_bundle if (verify_tls and ca_bundle) else verify_tls
         self.session.trust_env = True  # honour HTTPS_PROXY / NO_PROXY like other tools on the machine
         self.ca_bundle = ca_bundle
 
@@ -72,7 +73,7 @@ class Sender:
             body = b"[" + b",".join(i.body for i in items) + b"]"
         try:
             resp = self.session.post(self.url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                                     allow_redirects=False)
+                                     allow_redirects=False, verify=self.verify)
         except requests.exceptions.SSLError as exc:
             return Answer("blocked", message=self._tls_message(exc))
         except requests.exceptions.InvalidURL as exc:

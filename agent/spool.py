@@ -64,9 +64,11 @@ class Spool:
         try:
             if readonly:
                 self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10,
-                                           isolation_level=None)
+                                           isolation_level=None, check_same_thread=False)
             else:
-                self._db = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
+                # One thread at a time uses the spool; it may not be the thread that opened it.
+                self._db = sqlite3.connect(str(self.path), timeout=10, isolation_level=None,
+                                           check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # FULL: a report the agent counted as spooled survives a power cut, not only a crash.
                 self._db.execute("PRAGMA synchronous=FULL")
