@@ -1,0 +1,77 @@
+"""`dashfleet web`: the server in one process, no child processes. It serves the pages and the API,
+runs the server's scheduled jobs, reports its own machine into the fleet, and exits promptly on
+SIGTERM or Ctrl-C. For several workers use gunicorn or waitress on `dashfleet_web.app:create_app()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+from . import _context, config_option
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default: $HOST, [server] host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT, [server] port, 5000).")
+@config_option
+def web(host: str | None, port: int | None, config_path: str | None) -> None:
+    """Run the DashFleet server: dashboard, report API and the server's jobs."""
+    from werkzeug.serving import make_server
+
+    from dashfleet_web.app import create_app
+    from dashfleet_web.token_file import token_path
+
+    from ..fleet import Fleet
+
+    ctx = _context.load(config_path, **{"server.host": host, "server.port": port})
+    settings = ctx.settings
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log unless -v
+
+    fleet = Fleet(settings, ctx.pm)
+    app = create_app(fleet=fleet, start=False)
+    try:
+        server = make_server(settings.server.host, settings.server.port, app, threaded=True)
+    except OSError as exc:
+        fleet.stop()
+        raise click.ClickException(
+            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
+            "pick another with --port or $PORT") from None
+    server.daemon_threads = True
+    stop = threading.Event()
+
+    def on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    fleet.start()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                              name="dashfleet-http", daemon=True)
+    thread.start()
+    url = f"http://{settings.server.host}:{server.server_port}/"
+    click.echo(f"DashFleet server on {url}  (fleet: {url}fleet; storage {settings.storage.url})")
+    if settings.server.token:
+        click.echo("Agents authenticate with FLEET_TOKEN as configured.")
+    else:
+        click.echo(f"FLEET_TOKEN is not set: agents must send the token stored in "
+                   f"{token_path(settings).resolve()} (readable by this user only).")
+    click.echo("Stop with Ctrl-C or SIGTERM.", nl=True)
+    try:
+        while not stop.wait(0.5):
+            if not thread.is_alive():
+                break
+    finally:
+        server.shutdown()
+        server.server_close()
+        fleet.stop()
+        click.echo("DashFleet server stopped.")
+
+
+def add_commands(cli: click.Group) -> None:
+    cli.add_command(web)
