@@ -1,0 +1,241 @@
+"""Alerting: health transitions, silent machines and maintenance become events, and events become
+a few messages for people.
+
+The server's :class:`~dashfleet_core.fleet.Fleet` registers one :class:`Alerting` as a plugin. It
+works in two places, and neither is the request that brought the report:
+
+- ``report_stored`` (called after a report was committed) feeds the transition tracker
+  (:mod:`.alerting_tracker`: sustain and hysteresis) and stores an event when the tracked status
+  changes or a silent machine is back. Nothing changed (the common case) costs one small read.
+- a job that runs about every second, once per deployment (``fleet.schedule``), finds machines that
+  went silent, starts and ends maintenance windows, and delivers the outbox (:mod:`.alerting_delivery`).
+
+Everything lives in storage (kv namespaces below and the events table), so several server
+processes agree and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from . import alerting_maintenance as maint
+from . import alerting_tracker as tracker
+from .alerting_delivery import Delivery
+from .alerting_messages import RANK, human_seconds
+from .hookspecs import hookimpl
+from .models import DEFAULT_ORG, Event, Health, Report, utcnow
+
+log = logging.getLogger(__name__)
+
+STATE = "alert_state"          # per machine: tracker levels and streaks, silent flag (absent = all clear)
+ANNOUNCED = "alert_announced"  # per machine: what people were last told, and when each kind was sent
+SEEN_WINDOWS = "alert_windows"  # maintenance windows the job has seen start (to notice their end)
+
+
+class Alerting:
+    """The alerting service of one server process (a pluggy plugin; see the module docstring)."""
+
+    def __init__(self, fleet) -> None:
+        self.fleet = fleet
+        self.settings = fleet.settings
+        self.delivery = Delivery(self)
+        self._tick_lock = threading.Lock()
+
+    @property
+    def storage(self):
+        return self.fleet.storage
+
+    # --- hooks ---------------------------------------------------------------------------------
+
+    @hookimpl
+    def startup(self, engine) -> None:
+        """Schedule the alert job: silence sweep, maintenance windows and delivery, once per deployment."""
+        self.fleet.schedule("alerting", self.settings.alerts.interval_seconds, self.tick)
+
+    @hookimpl
+    def report_stored(self, report: Report, health: Health) -> None:
+        self.observe(report, health)
+
+    # --- reports -------------------------------------------------------------------------------
+
+    def observe(self, report: Report, health: Health, org: str = DEFAULT_ORG) -> list[Event]:
+        """Feed one stored report to the tracker; store and return the events it caused."""
+        old = self.storage.kv_get(STATE, report.machine_id, org=org)
+        result = tracker.step(old, report, health, self.settings.health)
+        state = result.state
+        events: list[Event] = []
+        if old and old.get("silent"):
+            state.pop("silent", None)
+            since = old.get("silent_since")
+            events.append(self._event(
+                org, report.machine_id, "back", status=result.status, previous=result.previous,
+                score=health.score, reasons=result.reasons, hostname=report.hostname,
+                silent_for=human_seconds((utcnow() - datetime.fromisoformat(since)).total_seconds())
+                if since else None,
+            ))
+        if result.changed:
+            events.append(self._event(
+                org, report.machine_id, "status_changed", status=result.status,
+                previous=result.previous, score=health.score, reasons=result.reasons,
+                hostname=report.hostname, collected_at=report.collected_at.isoformat(),
+            ))
+        if state != (old or {}):
+            if state:
+                self.storage.kv_put(STATE, report.machine_id, state, org=org)
+            elif old is not None:
+                self.storage.kv_delete(STATE, report.machine_id, org=org)
+        return [self.storage.add_event(e) for e in events]
+
+    # --- the job -------------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> None:
+        """One run of the alert job. Safe to call by hand (tests, `dashfleet notify`)."""
+        with self._tick_lock:
+            now = now or utcnow()
+            for step in (self.sweep_maintenance, self.sweep_silent, self.delivery.run):
+                try:
+                    step(now)
+                except Exception:
+                    log.exception("alerting: %s failed; it runs again next tick", step.__name__)
+
+    def sweep_silent(self, now: datetime, org: str = DEFAULT_ORG) -> list[Event]:
+        """Mark machines silent whose last report is older than the TTL (once per silence)."""
+        ttl = self.settings.server.ttl_seconds
+        cutoff = now - timedelta(seconds=ttl)
+        states = self.storage.kv_list(STATE, org=org)
+        events = []
+        for machine in self.storage.machines(org=org):
+            if machine.last_seen >= cutoff or states.get(machine.machine_id, {}).get("silent"):
+                continue
+            # Re-read both right before writing: a report may have arrived since the list was made.
+            fresh = self.storage.machine(machine.machine_id, org=org)
+            state = self.storage.kv_get(STATE, machine.machine_id, org=org) or {}
+            if fresh is None or fresh.last_seen >= cutoff or state.get("silent"):
+                continue
+            state.update(silent=True, silent_since=fresh.last_seen.isoformat())
+            self.storage.kv_put(STATE, machine.machine_id, state, org=org)
+            event = self._event(
+                org, machine.machine_id, "silent", status=tracker.status_of(state),
+                previous=tracker.status_of(state), score=fresh.health.score,
+                hostname=fresh.hostname, last_seen=fresh.last_seen.isoformat(), ttl_seconds=ttl,
+                at=now,
+            )
+            events.append(self.storage.add_event(event))
+        if events:
+            log.info("alerting: %d machine(s) went silent", len(events))
+        return events
+
+    def sweep_maintenance(self, now: datetime, org: str = DEFAULT_ORG) -> None:
+        """Store maintenance_started / maintenance_ended for windows that began or ended."""
+        active = maint.active_windows(self.storage, self.settings.alerts.maintenance, now, org)
+        seen = self.storage.kv_list(SEEN_WINDOWS, org=org)
+        for key, window in active.items():
+            if key not in seen:
+                self._window_started(org, key, window, now)
+        for key, window in seen.items():
+            if key not in active:
+                self.end_window(org, key, window, now)
+
+    # --- maintenance (the API and the job) -----------------------------------------------------
+
+    def start_maintenance(self, machine_id: str, until: datetime, *, reason: str = "", by: str = "",
+                          org: str = DEFAULT_ORG) -> dict[str, Any]:
+        """Open (or extend) a window for a machine or the fleet (`*`); stored so every process sees it."""
+        now = utcnow()
+        value = {"until": until.isoformat(), "reason": reason, "by": by, "since": now.isoformat()}
+        self.storage.kv_put(maint.NAMESPACE, machine_id, value, org=org, expires_at=until)
+        self._window_started(org, machine_id, {**value, "machine": machine_id}, now)
+        return value
+
+    def end_maintenance(self, machine_id: str, *, by: str = "", org: str = DEFAULT_ORG) -> bool:
+        """End a stored window now; False if there was none."""
+        existed = self.storage.kv_delete(maint.NAMESPACE, machine_id, org=org)
+        window = self.storage.kv_get(SEEN_WINDOWS, machine_id, org=org)
+        if window is not None:
+            self.end_window(org, machine_id, {**window, "ended_by": by}, utcnow())
+        return existed
+
+    def _window_started(self, org: str, key: str, window: dict[str, Any], now: datetime) -> None:
+        first = self.storage.kv_get(SEEN_WINDOWS, key, org=org) is None
+        self.storage.kv_put(SEEN_WINDOWS, key, window, org=org)
+        if first:
+            scope = "the whole fleet" if window["machine"] == maint.FLEET else window["machine"]
+            self.storage.add_event(Event(
+                org=org, machine_id=window["machine"], kind="maintenance_started", at=now,
+                message=f"maintenance of {scope} until {window['until']}"
+                        + (f": {window['reason']}" if window.get("reason") else ""),
+                details={k: window.get(k) for k in ("until", "reason", "by")} | {"window": key},
+            ))
+
+    def end_window(self, org: str, key: str, window: dict[str, Any], now: datetime) -> None:
+        """A window ended: tell people only about machines still bad that they were not told of."""
+        if not self.storage.kv_delete(SEEN_WINDOWS, key, org=org):
+            return  # another caller ended it first
+        machine = window["machine"]
+        still = maint.active_windows(self.storage, self.settings.alerts.maintenance, now, org)
+        scope_ids = self._scope(org, machine)
+        bad = []
+        for machine_id in scope_ids:
+            if maint.covering(still, machine_id) is not None:
+                continue  # still covered by another window
+            state = self.storage.kv_get(STATE, machine_id, org=org) or {}
+            current = "silent" if state.get("silent") else tracker.status_of(state)
+            announced = self.storage.kv_get(ANNOUNCED, machine_id, org=org) or {}
+            told = announced.get("status", "ok")
+            if current == told:
+                continue
+            if RANK[current] > 0:
+                reasons = self._reasons_now(org, machine_id, current)
+                bad.append({"machine_id": machine_id, "status": current, "reasons": reasons,
+                            "link": self.link(machine_id), "was": told})
+            # What people know is now the current state (a recovery is not announced).
+            self.storage.kv_put(ANNOUNCED, machine_id, {**announced, "status": current}, org=org)
+        scope = "the whole fleet" if machine == maint.FLEET else machine
+        self.storage.add_event(Event(
+            org=org, machine_id=machine, kind="maintenance_ended", at=now,
+            message=f"maintenance of {scope} ended; {len(bad)} machine(s) still bad",
+            details={"window": key, "bad": bad, "notify": bool(bad), "by": window.get("ended_by", "")},
+        ))
+
+    def _scope(self, org: str, machine: str) -> list[str]:
+        if machine != maint.FLEET:
+            return [machine]
+        return [m.machine_id for m in self.storage.machines(org=org)]
+
+    def _reasons_now(self, org: str, machine_id: str, current: str) -> list[str]:
+        if current == "silent":
+            return ["no report for longer than the TTL"]
+        state = self.storage.machine(machine_id, org=org)
+        return [f.message for f in state.health.findings] if state else []
+
+    def maintenance_for(self, machine_id: str, org: str = DEFAULT_ORG,
+                        now: datetime | None = None) -> dict[str, Any] | None:
+        """The window covering a machine now, or None."""
+        windows = maint.active_windows(self.storage, self.settings.alerts.maintenance, now or utcnow(), org)
+        return maint.covering(windows, machine_id)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def link(self, machine_id: str) -> str:
+        """The machine's page, for people reading the message."""
+        server = self.settings.server
+        base = server.public_url or f"http://{server.host}:{server.port}"
+        return f"{base.rstrip('/')}/fleet/{quote(machine_id, safe='')}"
+
+    def _event(self, org: str, machine_id: str, kind: str, *, status: str, previous: str | None,
+               score: int | None, at: datetime | None = None, reasons: list[str] | None = None,
+               **details: Any) -> Event:
+        """Build an event with what a message needs later, noting a maintenance window in force."""
+        at = at or utcnow()
+        window = self.maintenance_for(machine_id, org, at)
+        info = {k: v for k, v in details.items() if v is not None}
+        info.update(reasons=reasons or [], link=self.link(machine_id))
+        if window is not None:
+            info["maintenance"] = {"until": window["until"], "reason": window.get("reason", "")}
+        words = {"status_changed": f"{previous} -> {status}", "silent": "silent", "back": f"back, {status}"}
+        return Event(org=org, machine_id=machine_id, kind=kind, at=at, previous=previous,
+                     status=status, score=score, message=f"{machine_id}: {words[kind]}", details=info)

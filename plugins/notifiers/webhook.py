@@ -1,0 +1,84 @@
+"""Webhook notifier: POST `{"text": ...}` (what Slack and Teams incoming webhooks accept) plus a
+`dashfleet` field with the machine, status, score, reasons and a link, for receivers that parse it.
+
+`WEBHOOK_URL` alone turns it on (or `[plugins.webhook] url`). A slow or failing receiver raises, so
+the alert job retries it later; it never runs inside the request that received a report.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dashfleet_core import hookimpl
+
+log = logging.getLogger(__name__)
+
+
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    timeout_seconds: float = Field(default=5, gt=0, le=120)
+    verify_tls: bool = True
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://hooks.slack.com/services/...")
+        return value
+
+
+class WebhookError(Exception):
+    """The receiver did not accept the message."""
+
+
+class WebhookNotifier:
+    name = "webhook"
+
+    def __init__(self, options: WebhookSettings | None = None) -> None:
+        self.options = options
+
+    def configure(self, settings) -> "WebhookNotifier | None":
+        """A configured copy, or None when no URL is set (the notifier is then off)."""
+        options = settings.plugin_settings("webhook", WebhookSettings)
+        return WebhookNotifier(options) if options.url else None
+
+    def payload(self, notification) -> dict:
+        from dashfleet_core.alerting_messages import structured
+
+        return {"text": f"{notification.title}\n{notification.text}", "dashfleet": structured(notification)}
+
+    def send(self, notification) -> None:
+        import requests
+
+        assert self.options is not None and self.options.url, "configure() first"
+        try:
+            response = requests.post(
+                self.options.url, json=self.payload(notification),
+                headers={"User-Agent": "DashFleet", **self.options.headers},
+                timeout=(min(self.options.timeout_seconds, 5), self.options.timeout_seconds),
+                verify=self.options.verify_tls, allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise WebhookError(f"{_where(self.options.url)}: {type(exc).__name__}") from None
+        if not 200 <= response.status_code < 300:
+            raise WebhookError(f"{_where(self.options.url)} answered HTTP {response.status_code}")
+
+
+def _where(url: str) -> str:
+    """Scheme and host only: webhook URLs carry secrets in their path (Slack, Teams)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+
+
+@hookimpl
+def register_notifiers(register):
+    register(WebhookNotifier())

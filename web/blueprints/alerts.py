@@ -1,0 +1,142 @@
+"""Alerting API: a machine's events, and maintenance windows (which need the ACTION_TOKEN).
+
+- `GET /api/fleet/<machine_id>/events?limit=` -> `{"events": [...]}`, newest first.
+- `POST /api/fleet/<machine_id>/maintenance` `{"until": ISO-8601 | "minutes": N, "reason", "by"}`
+  silences a machine's alerts until then; `machine_id` `*` (or `POST /api/maintenance`) means the
+  whole fleet. `DELETE` on the same paths ends the window now.
+- `GET /api/maintenance` -> `{"windows": {...}}`: every window in force, stored or from config.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from flask import Blueprint, jsonify, request
+
+from dashfleet_core.alerting import Alerting
+from dashfleet_core.alerting_maintenance import FLEET, active_windows
+from dashfleet_core.models import MACHINE_ID_PATTERN, utcnow
+
+from ..app import get_fleet
+from ..auth import ApiError, require_token
+from ..fleetview import parse_time
+from ..params import int_param
+
+bp = Blueprint("alerts", __name__)
+
+MAX_WINDOW = timedelta(days=366)
+MAX_TEXT = 500
+_MACHINE = re.compile(MACHINE_ID_PATTERN)
+
+
+def _alerting() -> Alerting:
+    fleet = get_fleet()
+    plugin = fleet.pm.get_plugin("alerting")
+    return plugin if isinstance(plugin, Alerting) else Alerting(fleet)
+
+
+def _machine_id(machine_id: str) -> str:
+    if machine_id != FLEET and not _MACHINE.match(machine_id):
+        raise ApiError(400, f"{machine_id[:64]!r} is not a machine id: use the id the machine reports "
+                            "with, or * for the whole fleet")
+    return machine_id
+
+
+@bp.get("/api/fleet/<machine_id>/events")
+def machine_events(machine_id: str):
+    fleet = get_fleet()
+    _machine_id(machine_id)
+    limit = int_param("limit", 100, 1, 1000)
+    events = fleet.storage.events(machine_id=machine_id, limit=limit)
+    if not events and machine_id != FLEET and fleet.storage.machine(machine_id) is None:
+        raise ApiError(404, f"no machine {machine_id!r} has reported to this server; "
+                            "see GET /api/fleet for the machines it knows")
+    return jsonify({"events": [e.model_dump(mode="json") for e in events]})
+
+
+@bp.get("/api/maintenance")
+def maintenance_list():
+    fleet = get_fleet()
+    windows = active_windows(fleet.storage, fleet.settings.alerts.maintenance, utcnow())
+    return jsonify({"windows": windows})
+
+
+@bp.post("/api/maintenance")
+def fleet_maintenance_start():
+    return maintenance_start(FLEET)
+
+
+@bp.delete("/api/maintenance")
+def fleet_maintenance_end():
+    return maintenance_end(FLEET)
+
+
+@bp.post("/api/fleet/<machine_id>/maintenance")
+def maintenance_start(machine_id: str):
+    body = _json_body()
+    require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
+    machine_id = _machine_id(machine_id)
+    until = _until(body)
+    reason = _text(body, "reason")
+    by = _text(body, "by") or request.remote_addr or "api"
+    value = _alerting().start_maintenance(machine_id, until, reason=reason, by=by)
+    return jsonify({"machine_id": machine_id, "maintenance": value}), 201
+
+
+@bp.delete("/api/fleet/<machine_id>/maintenance")
+def maintenance_end(machine_id: str):
+    body = _json_body(optional=True)
+    require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
+    machine_id = _machine_id(machine_id)
+    by = _text(body, "by") or request.remote_addr or "api"
+    if not _alerting().end_maintenance(machine_id, by=by):
+        raise ApiError(404, f"{machine_id!r} has no maintenance window stored (windows from "
+                            "[[alerts.maintenance]] in the config end only by editing the config)")
+    return jsonify({"machine_id": machine_id, "ended": True})
+
+
+def _json_body(optional: bool = False) -> dict:
+    if not request.get_data(cache=True):
+        if optional:
+            return {}
+        raise ApiError(400, 'send a JSON body such as {"until": "2026-01-31T18:00:00Z", "reason": "patching"} '
+                            'or {"minutes": 60}')
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object, e.g. {\"minutes\": 60, \"reason\": \"patching\"}")
+    return body
+
+
+def _until(body: dict):
+    now = utcnow()
+    if "until" in body and "minutes" in body:
+        raise ApiError(400, "give either until or minutes, not both", fields=["until", "minutes"])
+    if "minutes" in body:
+        minutes = body["minutes"]
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+            raise ApiError(400, f"minutes must be a positive number, got {minutes!r:.40}", fields=["minutes"])
+        until = now + timedelta(minutes=min(minutes, MAX_WINDOW.total_seconds() / 60))
+    elif "until" in body:
+        until = parse_time(body["until"])
+        if until is None:
+            raise ApiError(400, "until must be an ISO-8601 time such as 2026-01-31T18:00:00Z "
+                                f"(no zone means UTC), got {body['until']!r:.40}", fields=["until"])
+    else:
+        raise ApiError(400, "say when the window ends: until (ISO-8601) or minutes", fields=["until"])
+    if until <= now:
+        raise ApiError(400, f"until ({until.isoformat()}) is in the past; give a time in the future",
+                       fields=["until"])
+    if until - now > MAX_WINDOW:
+        raise ApiError(400, f"a maintenance window may last at most {MAX_WINDOW.days} days",
+                       fields=["until"])
+    return until
+
+
+def _text(body: dict, name: str) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string", fields=[name])
+    if len(value) > MAX_TEXT:
+        raise ApiError(400, f"{name} is longer than {MAX_TEXT} characters", fields=[name])
+    return value.strip()
