@@ -25,6 +25,7 @@ def actions_cmd(as_json: bool, config_path: str | None) -> None:
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in entries], indent=2))
         return
+    width = max((len(e.name) for e in entries), default=0) + 2
     for e in entries:
         flags = []
         if not e.allowed:
@@ -34,8 +35,8 @@ def actions_cmd(as_json: bool, config_path: str | None) -> None:
         if not e.changes_machine:
             flags.append("read-only")
         params = ", ".join(f"{k}={v.get('default')!r}" if "default" in v else k for k, v in e.params.items())
-        click.echo(f"{e.name:<18} {e.description}")
-        click.echo(f"{'':<18} platforms: {', '.join(e.platforms)}; params: {params or 'none'}; "
+        click.echo(f"{e.name:<{width}}{e.description}")
+        click.echo(f"{'':<{width}}platforms: {', '.join(e.platforms)}; params: {params or 'none'}; "
                    f"plugin: {e.plugin}" + (f"; {'; '.join(flags)}" if flags else ""))
     for name, problem in service.rejected.items():
         click.echo(f"dashfleet: action {name!r} left out: {problem}", err=True)
