@@ -58,6 +58,14 @@ class Fleet:
         self._jobs: list[tuple[str, float, Callable[[], Any]]] = []
         self._lock = threading.Lock()
         self._last_self_seq = 0
+        self._register_alerting()
+
+    def _register_alerting(self) -> None:
+        """Alerting is a plugin of this service (events, silence sweep, notifications)."""
+        from .alerting import Alerting
+
+        if self.pm.get_plugin("alerting") is None and not self.pm.is_blocked("alerting"):
+            self.pm.register(Alerting(self), name="alerting")
 
     # --- reports -------------------------------------------------------------------------------
 

@@ -17,9 +17,6 @@ from dashfleet_core.models import Report, utcnow
 def alerting_of(fleet: Fleet) -> Alerting:
     """The Alerting plugin the fleet registered."""
     plugin = fleet.pm.get_plugin("alerting")
-    if plugin is None:  # TEMP until fleet.py registers it
-        plugin = Alerting(fleet)
-        fleet.pm.register(plugin, name="alerting")
     assert isinstance(plugin, Alerting), "Fleet must register the alerting plugin"
     return plugin
 
