@@ -37,9 +37,9 @@ class Engine:
         self.settings = settings or Settings()
         self.pm = pm or make_plugin_manager(self.settings)
         self.collectors: Registry[Any] = gather(self.pm, "register_collectors", "collector",
-                                                settings=self.settings)
+                                                isolate=True, settings=self.settings)
         self.health_checks: Registry[Any] = gather(self.pm, "register_health_checks", "health check",
-                                                   settings=self.settings)
+                                                   isolate=True, settings=self.settings)
         # plugins whose registration hook raised: reported as a finding every cycle
         self.setup_failures: list[Finding] = [
             _plugin_failure(f"plugin (in {hook})", plugin, message)

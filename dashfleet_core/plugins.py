@@ -204,8 +204,20 @@ def make_plugin_manager(
     pm.dashfleet_plugins = infos  # type: ignore[attr-defined]
     for name, plugin in extra:
         register_extra(pm, plugin, name, check=False)
-    pm.check_pending()
+    _check_pending(pm)
     return pm
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """A hook implementation DashFleet has no spec for is a misspelling: fail loudly (exit 2)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or str(exc.plugin)
+        raise ConfigError(
+            f"plugin {name!r}: {exc}; check the hook name against docs/plugin-hooks.md, "
+            f"or disable the plugin with [plugins] disabled = [\"{name}\"]"
+        ) from None
 
 
 def register_extra(pm: pluggy.PluginManager, plugin: Any, name: str | None = None, *,
@@ -220,8 +232,8 @@ def register_extra(pm: pluggy.PluginManager, plugin: Any, name: str | None = Non
     _register(pm, plugin, name)
     if check:
         try:
-            pm.check_pending()
-        except pluggy.PluginValidationError:
+            _check_pending(pm)
+        except ConfigError:
             pm.unregister(name=name)
             raise
     infos = getattr(pm, "dashfleet_plugins", None)
@@ -235,6 +247,11 @@ def register_extra(pm: pluggy.PluginManager, plugin: Any, name: str | None = Non
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
     try:
         pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:  # a hook implementation with the wrong arguments
+        raise ConfigError(
+            f"plugin {name!r} cannot be registered: {exc}; see docs/plugin-hooks.md for the "
+            f"hook's arguments, or disable it with [plugins] disabled = [\"{name}\"]"
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"plugin {name!r} cannot be registered: {exc}") from None
 
@@ -325,12 +342,15 @@ class Registry(Generic[T]):
         return list(self._items)
 
 
-def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, **hook_args: Any) -> Registry[Any]:
+def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, *, isolate: bool = False,
+           **hook_args: Any) -> Registry[Any]:
     """Call one registration hook, plugin by plugin, and collect what each registers.
 
     `register(obj)` names the object by `obj.name`; `register(name, obj)` names it explicitly.
     Each plugin gets its own `register`, so the registry knows who supplied what. `hook_args` are
     the hook's other arguments (e.g. `settings=`); an implementation receives the ones it names.
+    With `isolate`, a plugin whose hook raises is logged and listed in `registry.failures` instead
+    of stopping the caller (the engine does this for collectors and health checks).
     """
     registry: Registry[Any] = Registry(kind)
     hook = getattr(pm.hook, hook_name)
@@ -359,6 +379,8 @@ def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, **hook_args: Any
         except PluginError:
             raise
         except Exception as exc:  # one broken plugin does not stop the host; the engine reports it
+            if not isolate:
+                raise
             log.error("plugin %r failed in %s: %s: %s", impl.plugin_name, hook_name,
                       type(exc).__name__, exc)
             registry.failures[impl.plugin_name] = f"{type(exc).__name__}: {exc}"
