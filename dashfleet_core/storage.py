@@ -184,6 +184,10 @@ class Storage(ABC):
         False when it is already there (by `seq`, or by `collected_at` for a report without seq)."""
         raise NotImplementedError(f"the {self.scheme} backend cannot be the target of a migration")
 
+    def import_reports(self, stored: list[StoredReport]) -> list[bool]:
+        """`import_report` for a batch; backends override it to commit the batch at once."""
+        return [self.import_report(item) for item in stored]
+
     def iter_events(self) -> Iterator[tuple[Event, bool]]:
         """Every event of every org, oldest first, with whether it was already notified."""
         raise NotImplementedError(f"the {self.scheme} backend cannot be the source of a migration")

@@ -13,7 +13,7 @@ import pytest
 from dashfleet_core.models import AuditEntry, Event, Finding, Health, Report
 from dashfleet_core.storage import open_storage
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", "json", "postgresql"]
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
 OK = Health(score=100, status="ok")
 

@@ -272,8 +272,11 @@ class SqlStorage(Storage):
     def import_report(self, stored: StoredReport) -> bool:
         """Store a report copied from another backend; a second copy is not stored, even one
         without `seq` (matched by machine and `collected_at`)."""
-        row = (stored.org, stored.report, stored.health, epoch(stored.received_at))
-        return self._save([row], dedupe_unsequenced=True)[0]
+        return self.import_reports([stored])[0]
+
+    def import_reports(self, stored: list[StoredReport]) -> list[bool]:
+        rows = [(s.org, s.report, s.health, epoch(s.received_at)) for s in stored]
+        return self._save(rows, dedupe_unsequenced=True)
 
     def _save(self, rows: list[tuple[str, Report, Health, float]], dedupe_unsequenced: bool) -> list[bool]:
         results: list[bool] = []
