@@ -112,6 +112,7 @@ class ActionContext:
     """What an action gets besides its parameters: settings, who asked, the clock, and helpers."""
 
     action: str
+    plugin: str
     settings: Settings
     actor: str
     platform: str
@@ -127,8 +128,9 @@ class ActionContext:
             raise ActionTimeout(f"{self.action} ran out of time")
 
     def options(self, model: type[BaseModel]) -> Any:
-        """This action's own settings, `[plugins.<action name>]`, validated against `model`."""
-        return self.settings.plugin_settings(self.action, model)
+        """The settings of the plugin that registered this action, `[plugins.<plugin name>]`,
+        validated against `model` (for the built-ins the plugin and the action share a name)."""
+        return self.settings.plugin_settings(self.plugin, model)
 
     def run_command(self, argv: Sequence[str], *, timeout: float | None = None,
                     max_output: int = MAX_OUTPUT_CHARS) -> "CommandResult":
@@ -185,9 +187,12 @@ class ActionService:
         self.storage = storage
         self.platform = platform or current_platform()
         self.rejected: dict[str, str] = {}
-        registry = gather(pm, "register_actions", "action")
+        # isolate: a third-party plugin whose hook raises is left out, not fatal to the server.
+        registry = gather(pm, "register_actions", "action", isolate=True)
         self.actions: dict[str, Any] = {}
         self.owner: dict[str, str] = {}
+        for plugin, problem in getattr(registry, "failures", {}).items():
+            self.rejected[f"<plugin {plugin}>"] = f"register_actions failed: {problem}"
         for name, action in registry.items():
             problem = _contract_problem(name, action)
             if problem:
@@ -314,7 +319,8 @@ class ActionService:
 
     def _execute(self, action: Any, params: BaseModel, actor: str) -> tuple[ActionResult, str]:
         timeout = self.settings.actions.timeout_seconds
-        context = ActionContext(action=action.name, settings=self.settings, actor=actor,
+        context = ActionContext(action=action.name, plugin=self.owner[action.name],
+                                settings=self.settings, actor=actor,
                                 platform=self.platform, deadline=time.monotonic() + timeout)
         dry_run = bool(getattr(params, "dry_run", False))
         box: dict[str, Any] = {}
