@@ -8,6 +8,7 @@ finding.
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import re
 import socket
@@ -18,10 +19,13 @@ import pluggy
 from . import health as health_mod
 from .collectors import Reading
 from .config import Settings
-from .models import Finding, Health, Report, StatusDocument, utcnow
+from .models import (MACHINE_ID_PATTERN, MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, METRIC_NAME_PATTERN,
+                     Finding, Health, Report, StatusDocument, utcnow)
 from .plugins import Registry, gather, make_plugin_manager
 
 log = logging.getLogger(__name__)
+
+_NAME_RX = re.compile(METRIC_NAME_PATTERN)
 
 
 def default_machine_id() -> str:
@@ -47,27 +51,72 @@ class Engine:
                                    ("register_health_checks", self.health_checks))
             for plugin, message in registry.failures.items()
         ]
-        self.hostname = socket.gethostname()
+        self.hostname = socket.gethostname()[:255]
         self.os = f"{platform.system()} {platform.release()}".strip()
         self._scheduler = None
+        self._good_names: set[str] = set()
+        self._machine_id_ok: str | None = None
 
     # --- one cycle -----------------------------------------------------------------------------
 
     def collect(self) -> tuple[dict[str, float], dict[str, str], list[Finding]]:
-        """Run every collector once. Returns metrics, facts, and findings for collectors that failed."""
+        """Run every collector once. Returns metrics, facts, and findings for collectors that failed
+        or returned values a report cannot hold (those values are dropped, the rest kept)."""
         metrics: dict[str, float] = {}
         facts: dict[str, str] = {}
         failures: list[Finding] = list(self.setup_failures)
         for name, collector in self.collectors.items():
             try:
                 reading: Reading = collector.collect()
+                problems = self._accept(reading, metrics, facts)
             except Exception as exc:  # one plugin's failure never stops the cycle
                 log.warning("collector %r failed: %s", name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 failures.append(_plugin_failure("collector", name, exc))
                 continue
-            metrics.update(reading.metrics)
-            facts.update(reading.facts)
+            if problems:
+                log.warning("collector %r returned values that were dropped: %s", name, "; ".join(problems))
+                failures.append(_plugin_failure("collector", name, "dropped " + "; ".join(problems[:5])))
         return metrics, facts, failures
+
+    def _accept(self, reading: Reading, metrics: dict[str, float], facts: dict[str, str]) -> list[str]:
+        """Copy a reading into `metrics`/`facts`, checking it the way `Report` would.
+
+        Collector output is checked here, once, so the report can be built without validating it
+        again; names already seen are cached, since collectors report the same names every cycle.
+        """
+        problems = []
+        known = self._good_names
+        for key, value in reading.metrics.items():
+            if key not in known:
+                if not isinstance(key, str) or not _NAME_RX.fullmatch(key):
+                    problems.append(f"metric name {str(key)[:40]!r} is not allowed")
+                    continue
+                known.add(key)
+            if value.__class__ is not float:
+                if not isinstance(value, (int, float)):
+                    problems.append(f"{key} is not a number ({type(value).__name__})")
+                    continue
+                value = float(value)
+            if not math.isfinite(value):
+                problems.append(f"{key} is {value}")
+                continue
+            if len(metrics) >= MAX_METRICS and key not in metrics:
+                problems.append(f"more than {MAX_METRICS} metrics")
+                break
+            metrics[key] = value
+        for key, text in reading.facts.items():
+            if key not in known:
+                if not isinstance(key, str) or not _NAME_RX.fullmatch(key):
+                    problems.append(f"fact name {str(key)[:40]!r} is not allowed")
+                    continue
+                known.add(key)
+            if not isinstance(text, str):
+                text = str(text)
+            if len(facts) >= MAX_FACTS and key not in facts:
+                problems.append(f"more than {MAX_FACTS} facts")
+                break
+            facts[key] = text[:MAX_FACT_TEXT]
+        return problems
 
     def evaluate(self, metrics: dict[str, float], extra: list[Finding] | None = None) -> Health:
         """Run every health check on `metrics` and score the findings (plus `extra`)."""
@@ -75,17 +124,29 @@ class Engine:
         thresholds = self.settings.health.thresholds
         for name, check in self.health_checks.items():
             try:
-                findings.extend(check.check(metrics, thresholds))
+                found = check.check(metrics, thresholds)
+                bad = [f for f in found if not isinstance(f, Finding)]
+                if bad:
+                    raise TypeError(f"check() returned {type(bad[0]).__name__}, not Finding")
             except Exception as exc:
                 log.warning("health check %r failed: %s", name, exc)
                 findings.append(_plugin_failure("health check", name, exc))
+                continue
+            findings.extend(found)
         return health_mod.score(findings)
 
     def cycle(self, machine_id: str | None = None, seq: int | None = None) -> tuple[Report, Health]:
-        """Collect, build the report, score it: one full cycle."""
+        """Collect, build the report, score it: one full cycle.
+
+        The report is built without validating it again: every value in it was checked on the
+        way in (`_accept`, `_check_machine_id`), which keeps a cycle close to raw psutil's cost.
+        """
+        machine_id = self._check_machine_id(machine_id or default_machine_id())
+        if seq is not None and not 0 <= seq < 2**63:
+            raise ValueError(f"seq must be between 0 and 2**63-1, got {seq}")
         metrics, facts, failures = self.collect()
-        report = Report(
-            machine_id=machine_id or default_machine_id(),
+        report = Report.model_construct(
+            machine_id=machine_id,
             hostname=self.hostname,
             os=self.os,
             agent_version=_version(),
@@ -93,8 +154,18 @@ class Engine:
             collected_at=utcnow(),
             metrics=metrics,
             facts=facts,
+            spool_dropped=0,
         )
-        return report, self.evaluate(report.metrics, failures)
+        return report, self.evaluate(metrics, failures)
+
+    def _check_machine_id(self, machine_id: str) -> str:
+        if machine_id != self._machine_id_ok:
+            if not isinstance(machine_id, str) or not re.fullmatch(MACHINE_ID_PATTERN, machine_id):
+                raise ValueError(
+                    f"machine id {machine_id[:40]!r} is not allowed: letters, digits and . _ : @ -, "
+                    f"starting with a letter or digit, at most 128 characters")
+            self._machine_id_ok = machine_id
+        return machine_id
 
     def snapshot(self, machine_id: str | None = None) -> StatusDocument:
         report, health = self.cycle(machine_id)
