@@ -295,3 +295,26 @@ def test_hook_report_stored_keeps_state_in_storage(rig, settings_factory):
     rig.tick()
     assert [m["dashfleet"]["machine"] for m in rig.messages()] == ["shared"]
     assert rig.fleet.storage.kv_get(ANNOUNCED, "shared")["status"] == "critical"
+
+
+def test_escalation_is_its_own_kind_and_not_throttled(rig):
+    for _ in range(3):
+        rig.report("esc-01", 85)
+    rig.tick()
+    for _ in range(3):
+        rig.report("esc-01", 99)
+    rig.tick()
+    assert [m["dashfleet"]["status"] for m in rig.messages()] == ["warn", "critical"]
+
+
+def test_daily_config_window_crosses_midnight():
+    from datetime import datetime, timezone
+
+    from dashfleet_core.alerting_maintenance import config_window_bounds
+    from dashfleet_core.config import MaintenanceWindow
+
+    window = MaintenanceWindow(daily="23:30-01:00")
+    inside = datetime(2026, 3, 2, 0, 15, tzinfo=timezone.utc)
+    start, end = config_window_bounds(window, inside)
+    assert (start.day, start.hour, end.day, end.hour) == (1, 23, 2, 1)
+    assert config_window_bounds(window, datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)) is None
