@@ -247,3 +247,16 @@ def test_cleanup_teams_with_no_cache_folder_is_a_no_op(service, tmp_path):
                    "plugins.cleanup_teams.process_names": ["no-such-teams-process"]})
     result = svc.run("cleanup_teams", {}, actor="test")
     assert result.ok and result.summary == "no Teams cache folder on this machine: nothing to do"
+
+
+def test_cleanup_temp_with_the_path_based_walk(service, tree, monkeypatch):
+    """Windows has no descriptor-relative deletes; the path-checked walk must behave the same."""
+    from dashfleet_core import actions
+
+    monkeypatch.setattr(actions, "FD_WALK", False)
+    owned, outside = tree
+    svc = service({"plugins.cleanup_temp.folders": [str(owned)]})
+    result = svc.run("cleanup_temp", {"older_than_days": 7}, actor="test")
+    assert result.ok and result.details["bytes_freed"] == 150 and result.details["links_skipped"] == 2
+    assert not (owned / "old.tmp").exists() and (owned / "new.tmp").exists()
+    assert_outside_untouched(owned, outside)

@@ -58,8 +58,7 @@ def sweep(
             if item.kind == "dir":
                 if remove_empty_dirs and not dry_run and item.stat.st_mtime < cutoff:
                     try:
-                        if not os.listdir(item.path):
-                            remove_owned_dir(root, item.path)
+                        remove_owned_dir(root, item)  # rmdir: fails unless empty
                     except (OSError, PathEscape):
                         pass  # not empty, in use, or moved: leave it
                 continue
@@ -71,7 +70,7 @@ def sweep(
             size = item.stat.st_size
             if not dry_run:
                 try:
-                    size = remove_owned_file(root, item.path)
+                    size = remove_owned_file(root, item)
                 except (OSError, PathEscape) as exc:
                     if len(report["errors"]) < SAMPLE:
                         report["errors"].append(f"{item.path}: {getattr(exc, 'strerror', None) or exc}")

@@ -27,6 +27,7 @@ from dashfleet_core.actions import (
     ActionContext,
     ActionParams,
     BaseAction,
+    Entry,
     PathEscape,
     open_owned_file,
     owned_folder,
@@ -152,26 +153,30 @@ class CollectLogs(BaseAction):
         host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())[:64]
         out = out_dir / f"dashfleet-logs-{host}-{stamp}.zip"
 
-        planned: list[tuple[str, Path, object]] = []
-        links_skipped = 0
-        folders = []
-        for group, paths in groups.items():
-            for folder in paths:
-                root = owned_folder(folder)
-                folders.append({"group": group, "path": str(folder), "missing": root is None})
-                if root is None:
-                    continue
-                for entry in walk_owned(root, context.check_time):
-                    if entry.kind == "link":
-                        links_skipped += 1
-                    elif _wanted(entry, cutoff) and os.path.abspath(entry.path) != str(out):
-                        planned.append((group, root, entry))
+        folders: list[dict] = []
+        links: list[str] = []
+
+        def found():
+            """(group, root, entry) for each wanted log file, yielded while its folder is open."""
+            for group, paths in groups.items():
+                for folder in paths:
+                    root = owned_folder(folder)
+                    folders.append({"group": group, "path": str(folder), "missing": root is None})
+                    if root is None:
+                        continue
+                    for entry in walk_owned(root, context.check_time):
+                        if entry.kind == "link":
+                            links.append(entry.path)
+                        elif _wanted(entry, cutoff) and os.path.abspath(entry.path) != str(out):
+                            yield group, root, entry
+
         if params.dry_run:
+            paths = [entry.path for _, _, entry in found()]
             return self.result(
-                True, f"would zip {len(planned)} log file(s) from the last {params.days} day(s), "
+                True, f"would zip {len(paths)} log file(s) from the last {params.days} day(s), "
                       f"{len(commands)} exported log(s) and a system summary into {out}",
-                params, path=str(out), files=len(planned), links_skipped=links_skipped,
-                sample=[e.path for _, _, e in planned[:SAMPLE]], commands=[" ".join(c) for c in commands.values()],
+                params, path=str(out), files=len(paths), links_skipped=len(links),
+                sample=paths[:SAMPLE], commands=[" ".join(c) for c in commands.values()],
                 folders=folders)
 
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -187,14 +192,12 @@ class CollectLogs(BaseAction):
                 if done.stdout:
                     zf.writestr(f"system/{arc}", done.stdout)
                     budget -= len(done.stdout)
-            for group, root, entry in planned:
-                context.check_time()
+            for group, root, entry in found():
                 if budget <= 0:
                     skipped.append(entry.path)
                     continue
                 try:
-                    written = _add_file(zf, root, entry.path, _arcname(group, entry.path),
-                                        min(max_file, budget))
+                    written = _add_file(zf, root, entry, _arcname(group, entry.path), min(max_file, budget))
                 except (OSError, PathEscape) as exc:
                     if len(errors) < SAMPLE:
                         errors.append(f"{entry.path}: {getattr(exc, 'strerror', None) or exc}")
@@ -202,7 +205,7 @@ class CollectLogs(BaseAction):
                 budget -= written
                 included.append(entry.path)
             summary = system_summary(context, params.days)
-            summary.update(files=included, commands=command_results, links_skipped=links_skipped,
+            summary.update(files=included, commands=command_results, links_skipped=len(links),
                            skipped_over_budget=skipped, errors=errors)
             zf.writestr("summary.json", json.dumps(summary, indent=2, default=str))
         size = out.stat().st_size
@@ -211,13 +214,13 @@ class CollectLogs(BaseAction):
         if skipped:
             text += f"; {len(skipped)} file(s) left out to stay under {options.max_total_mb:g} MiB"
         return self.result(True, text, params, path=str(out), bytes=size, files=len(included),
-                           sample=included[:SAMPLE], links_skipped=links_skipped, errors=errors,
+                           sample=included[:SAMPLE], links_skipped=len(links), errors=errors,
                            commands=command_results, folders=folders)
 
 
-def _add_file(zf: zipfile.ZipFile, root: Path, path: str, arcname: str, limit: int) -> int:
+def _add_file(zf: zipfile.ZipFile, root: Path, entry: Entry, arcname: str, limit: int) -> int:
     """Copy the last `limit` bytes of one file into the zip, opened without following links."""
-    with open_owned_file(root, path) as fh:
+    with open_owned_file(root, entry) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > limit:
             fh.seek(size - limit)
