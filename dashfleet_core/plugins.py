@@ -376,7 +376,7 @@ def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, *, isolate: bool
             )
         try:
             impl.function(*[kwargs[arg] for arg in impl.argnames])
-        except PluginError:
+        except ConfigError:  # a plugin's own settings are wrong: fail at start-up, exit 2
             raise
         except Exception as exc:  # one broken plugin does not stop the host; the engine reports it
             if not isolate:
