@@ -168,6 +168,11 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"{self.path}: cannot update the spool: {exc}") from None
 
+    def table_missing(self) -> bool:
+        """True while a new spool file has no schema yet (seen by a reader racing the agent's start)."""
+        row = self._db.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('queue', 'state')").fetchone()
+        return row[0] < 2
+
     def depth(self) -> int:
         return self._db.execute("SELECT count(*) FROM queue").fetchone()[0]
 

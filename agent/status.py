@@ -32,6 +32,8 @@ def read_status(state_dir: Path) -> dict[str, Any]:
         return doc
     spool = Spool(state_dir, readonly=True)
     try:
+        if spool.table_missing():
+            return doc  # the agent is creating its spool right now
         oldest = spool.oldest_enqueued_at()
         doc.update(
             spool_depth=spool.depth(),
