@@ -7,7 +7,7 @@ as HTML.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, render_template
 
 from ..app import get_fleet
 
@@ -39,3 +39,9 @@ def machine(machine_id: str):
     if get_fleet().storage.machine(machine_id) is None:
         abort(404)
     return render_template("machine.html", page="machine", machine_id=machine_id, **_common())
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says; answer with the SVG icon."""
+    return current_app.send_static_file("favicon.svg")
