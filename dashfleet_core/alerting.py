@@ -44,6 +44,7 @@ class Alerting:
         self.settings = fleet.settings
         self.delivery = Delivery(self)
         self._tick_lock = threading.Lock()
+        self._last_silence_sweep: datetime | None = None
 
     @property
     def storage(self):
@@ -96,11 +97,21 @@ class Alerting:
         """One run of the alert job. Safe to call by hand (tests, `dashfleet notify`)."""
         with self._tick_lock:
             now = now or utcnow()
-            for step in (self.sweep_maintenance, self.sweep_silent, self.delivery.run):
+            steps = [self.sweep_maintenance, self.delivery.run]
+            if self._last_silence_sweep is None or \
+                    (now - self._last_silence_sweep).total_seconds() >= self.silence_every():
+                self._last_silence_sweep = now
+                steps.insert(1, self.sweep_silent)
+            for step in steps:
                 try:
                     step(now)
                 except Exception:
                     log.exception("alerting: %s failed; it runs again next tick", step.__name__)
+
+    def silence_every(self) -> float:
+        """Seconds between silence sweeps: reading the whole fleet every tick would cost more than
+        it tells, so sweep a twentieth of the TTL apart (at most 10 s, at least one tick)."""
+        return min(10.0, max(self.settings.alerts.interval_seconds, self.settings.server.ttl_seconds / 20))
 
     def sweep_silent(self, now: datetime, org: str = DEFAULT_ORG) -> list[Event]:
         """Mark machines silent whose last report is older than the TTL (once per silence)."""

@@ -136,7 +136,7 @@ class AlertSettings(_Strict):
     min_seconds: float = Field(default=300, ge=0)
     digest_window_seconds: float = Field(default=2, ge=0)
     digest_threshold: int = Field(default=5, ge=2)
-    interval_seconds: float = Field(default=1, gt=0)
+    interval_seconds: float = Field(default=0.5, gt=0)
     retry_max_seconds: float = Field(default=60, gt=0)
     give_up_hours: float = Field(default=24, gt=0)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
