@@ -137,3 +137,17 @@ def test_settings_from_dict_validates_like_the_file():
     with pytest.raises(ConfigError, match=r"<dict>.*\n.*\[health.sustain\]"):
         settings_from_dict({"health": {"sustain": 0}})
     assert isinstance(settings_from_dict({}), Settings)
+
+
+def test_the_commented_example_config_is_valid_and_matches_the_defaults():
+    from conftest import REPO
+    from dashfleet_core.plugins import make_plugin_manager
+
+    example = REPO / "examples" / "dashfleet.toml"
+    s = load_settings(example, env={})
+    make_plugin_manager(s, entrypoints=False)  # every [plugins.<name>] it sets exists
+    defaults = Settings()
+    for section in ("server", "storage", "actions", "alerts"):
+        assert getattr(s, section) == getattr(defaults, section), section
+    assert s.health.thresholds["cpu.percent"] == defaults.health.thresholds["cpu.percent"]
+    assert s.health.sustain == defaults.health.sustain
