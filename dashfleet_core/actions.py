@@ -187,6 +187,10 @@ class ActionService:
         self.storage = storage
         self.platform = platform or current_platform()
         self.rejected: dict[str, str] = {}
+        # Actions running in this process: one run of an action at a time, and an action that
+        # overran its time limit must finish before it can be started again.
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
         # isolate: a third-party plugin whose hook raises is left out, not fatal to the server.
         registry = gather(pm, "register_actions", "action", isolate=True)
         self.actions: dict[str, Any] = {}
@@ -250,6 +254,8 @@ class ActionService:
                 authorize()
             action = self._lookup(name)
             valid = self._validate(action, params)
+            if self.platform in action.platforms:
+                self._claim(action.name)
         except ActionRefused as refused:
             self._audit(org, actor, shown_name, shown_params, "refused",
                         {"status": refused.status, "error": refused.message})
@@ -267,6 +273,17 @@ class ActionService:
         result, outcome = self._execute(action, valid, actor)
         self._audit(org, actor, name, shown_params, outcome, _audit_result(result))
         return result
+
+    def _claim(self, name: str) -> None:
+        with self._running_lock:
+            if name in self._running:
+                raise ActionRefused(409, f"{name} is already running on this server; wait for it "
+                                         f"to finish (see GET /api/audit) and try again")
+            self._running.add(name)
+
+    def _release(self, name: str) -> None:
+        with self._running_lock:
+            self._running.discard(name)
 
     def _check_rate(self, actor: str, org: str) -> None:
         limit = self.settings.actions.rate_limit_per_minute
@@ -333,6 +350,8 @@ class ActionService:
             except Exception as exc:  # the action's bug is reported, not raised into the host
                 log.warning("action %r failed: %s", action.name, exc, exc_info=True)
                 box["error"] = exc
+            finally:
+                self._release(action.name)
 
         started = time.monotonic()
         # A thread, so that an action that ignores its deadline still cannot hold the caller past

@@ -153,6 +153,21 @@ def test_time_limit_stops_waiting(make_service):
     assert svc.storage.audit()[0].outcome == "timeout"
 
 
+def test_an_overrunning_action_cannot_be_started_twice(make_service):
+    svc = make_service({"actions.timeout_seconds": 0.3})
+    assert "time limit" in svc.run("slow_test", {}, actor="t").summary
+    with pytest.raises(ActionRefused) as err:
+        svc.run("slow_test", {}, actor="t")
+    assert err.value.status == 409 and "already running" in err.value.message
+    assert svc.run("echo_test", {}, actor="t").ok  # other actions are not blocked
+    RELEASE.set()
+    for thread in threading.enumerate():
+        if thread.name == "action-slow_test":
+            thread.join(10)
+    assert svc.run("slow_test", {}, actor="t").ok
+    assert [r.outcome for r in svc.storage.audit()] == ["ok", "ok", "refused", "timeout"]
+
+
 def test_an_action_that_raises_is_a_failed_result(make_service):
     svc = make_service()
     result = svc.run("broken_test", {}, actor="t")

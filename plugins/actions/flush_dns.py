@@ -34,7 +34,8 @@ class FlushDns(BaseAction):
     def run(self, params: Params, context: ActionContext) -> ActionResult:
         commands = COMMANDS[context.platform]
         shown = [" ".join(c) for c in commands]
-        if context.platform == "linux" and not running_processes(["systemd-resolved"]):
+        # Linux truncates process names to 15 characters: "systemd-resolve" is the same daemon.
+        if context.platform == "linux" and not running_processes(["systemd-resolved", "systemd-resolve"]):
             return self.result(False, "systemd-resolved is not running on this machine, so there is no "
                                       "system DNS cache to flush", params, commands=shown)
         if params.dry_run:
