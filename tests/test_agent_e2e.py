@@ -110,16 +110,19 @@ class AgentProc:
                  batch_size: int = 50):
         self.state = tmp_path / "agent-state"
         self.config = tmp_path / "agent.toml"
-        self.config.write_text(f"[agent]\nbatch_size = {batch_size}\nbackoff_max_seconds = 2\n")
-        self.cmd = dashfleet_cmd() + ["agent", "--config", str(self.config), "--server", server_url,
-                                      "--token", token, "--state-dir", str(self.state),
-                                      "--interval", str(interval)]
+        self.server_url, self.token = server_url, token
+        self.interval, self.batch_size = interval, batch_size
         self.log = tmp_path / "agent.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, interval: float | None = None, batch_size: int | None = None) -> None:
+        self.config.write_text(f"[agent]\nbatch_size = {batch_size or self.batch_size}\n"
+                               "backoff_max_seconds = 2\n")
+        cmd = dashfleet_cmd() + ["agent", "--config", str(self.config), "--server", self.server_url,
+                                 "--token", self.token, "--state-dir", str(self.state),
+                                 "--interval", str(interval or self.interval)]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.cmd, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(cmd, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
                                          cwd=self.state.parent)
 
     def status(self) -> dict:
@@ -187,7 +190,7 @@ def test_agent_killed_mid_flush_loses_nothing_and_stores_nothing_twice(tmp_path,
     first, last_before = backlog["next_seq"] - backlog["spool_depth"], backlog["next_seq"] - 1
 
     server.start()
-    agent.start()                                    # flushes one report per request (batch_size 1)
+    agent.start(interval=1.0, batch_size=1)          # flushes one report per request
     try:
         wait_for(lambda: len(server.stored(mid)) >= 5, 60, "the flush to be under way")
         agent.proc.send_signal(signal.SIGKILL)
@@ -197,7 +200,7 @@ def test_agent_killed_mid_flush_loses_nothing_and_stores_nothing_twice(tmp_path,
     at_kill = len(server.stored(mid))
     assert at_kill < last_before - first + 1, "the flush had finished: not killed mid-flush"
 
-    agent.start()                                    # the next start sends the rest, resending the unacknowledged
+    agent.start(interval=1.0, batch_size=50)         # the next start sends the rest, resending the unacknowledged
     try:
         wait_for(lambda: agent.status()["spool_depth"] == 0 and agent.status()["next_seq"] > last_before + 3,
                  120, "the rest of the backlog")
