@@ -264,7 +264,7 @@ def test_failing_receiver_is_retried_without_losing_the_alert(rig):
     assert rig.fleet.storage.pending_notifications() == []
 
 
-def test_hook_health_changed(rig):
+def test_health_changed_is_called_for_each_delivered_event(rig):
     seen = []
 
     class Listener:
@@ -281,7 +281,7 @@ def test_hook_health_changed(rig):
     assert seen == [("hooked", "status_changed", "critical")]
 
 
-def test_hook_report_stored_keeps_state_in_storage(rig, settings_factory):
+def test_two_fleets_on_one_database_share_alert_state(rig):
     """Two Fleet objects on one database agree: the second continues the first one's streak."""
     rig.report("shared", 99)
     rig.report("shared", 99)

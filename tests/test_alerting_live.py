@@ -52,12 +52,15 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path, webhook_server):
+def server(request, tmp_path, webhook_server):
+    ttl = getattr(request, "param", {}).get("ttl", 600)
+    window = getattr(request, "param", {}).get("window", 0.5)
     db = tmp_path / "dashfleet.db"
     config = tmp_path / "dashfleet.toml"
     config.write_text(f"""
 [server]
 report_self = false
+ttl_seconds = {ttl}
 public_url = "http://fleet.example"
 data_dir = "{tmp_path}"
 
@@ -66,7 +69,7 @@ url = "sqlite:///{db}"
 
 [alerts]
 interval_seconds = 0.2
-digest_window_seconds = 0.5
+digest_window_seconds = {window}
 retry_max_seconds = 0.5
 
 [plugins.webhook]
@@ -186,3 +189,16 @@ def test_maintenance_api(server, webhook_server):
     kinds = [e["kind"] for e in requests.get(f"{server.base}/api/fleet/mnt-01/events",
                                              timeout=10).json()["events"]]
     assert kinds[0] == "maintenance_ended" and "maintenance_started" in kinds
+
+
+@pytest.mark.parametrize("server", [{"ttl": 1, "window": 2}], indirect=True)
+def test_mass_outage_live_is_one_digest(server, webhook_server):
+    machines = [f"desk-{i:02d}" for i in range(10)]
+    for m in machines:
+        assert server.report(m, 10).status_code == 201
+    wait_for(lambda: messages(webhook_server), 30, "the digest")
+    wait_for(lambda: not server.outbox(), 30, "the outbox to drain")
+    [digest] = messages(webhook_server)
+    assert "10 machines" in digest["text"]
+    assert sorted(m["machine"] for m in digest["dashfleet"]["machines"]) == machines
+    assert {m["status"] for m in digest["dashfleet"]["machines"]} == {"silent"}
