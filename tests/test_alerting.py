@@ -318,3 +318,24 @@ def test_daily_config_window_crosses_midnight():
     start, end = config_window_bounds(window, inside)
     assert (start.day, start.hour, end.day, end.hour) == (1, 23, 2, 1)
     assert config_window_bounds(window, datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)) is None
+
+
+def test_alerting_on_postgresql(pg_url, settings_factory, webhook_server):
+    """The same state machine on PostgreSQL, where several server machines share it."""
+    settings = settings_factory({"storage.url": pg_url, "server.report_self": False,
+                                 "plugins.webhook.url": f"http://127.0.0.1:{webhook_server.server_port}/h",
+                                 "alerts.digest_window_seconds": 0.5})
+    fleet = Fleet(settings)
+    try:
+        rig = Rig(fleet, webhook_server)
+        for _ in range(3):
+            rig.report("pg-01", 99)
+        rig.tick()
+        rig.report("pg-01", 10)
+        rig.tick()
+        rig.tick(settings.server.ttl_seconds + 5)
+        rig.tick(settings.server.ttl_seconds + 10)
+        assert [m["dashfleet"]["status"] for m in rig.messages()] == ["critical", "ok", "silent"]
+        assert fleet.storage.pending_notifications() == []
+    finally:
+        fleet.stop()
