@@ -609,7 +609,9 @@ def walk_owned(root: Path, check_time: Callable[[], None] | None = None) -> Iter
 
 
 def _classify(entry: os.DirEntry, st: os.stat_result) -> str:
-    if stat.S_ISLNK(st.st_mode) or _is_junction(entry):
+    # Windows: junctions and other reparse points are links too (Python 3.11's S_ISLNK misses them).
+    reparse = getattr(st, "st_file_attributes", 0) & stat.FILE_ATTRIBUTE_REPARSE_POINT
+    if stat.S_ISLNK(st.st_mode) or reparse or _is_junction(entry):
         return "link"
     if stat.S_ISDIR(st.st_mode):
         return "dir"
@@ -730,6 +732,9 @@ def open_owned_file(root: Path, target: "Entry | str"):
     else:
         path = target.path if isinstance(target, Entry) else target
         confirm_inside(root, path)
+        st = os.lstat(path)  # where O_NOFOLLOW is missing (Windows), refuse a link by looking first
+        if not stat.S_ISREG(st.st_mode) or getattr(st, "st_file_attributes", 0) & stat.FILE_ATTRIBUTE_REPARSE_POINT:
+            raise PathEscape(f"{path} is not a regular file")
         fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

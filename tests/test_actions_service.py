@@ -19,6 +19,7 @@ from dashfleet_core.actions import (
     BaseAction,
     PathEscape,
     confirm_inside,
+    open_owned_file,
     owned_folder,
     remove_owned_file,
     run_command,
@@ -268,7 +269,12 @@ def test_walk_and_remove_never_leave_the_owned_folder(linked_tree, walk_mode):
     with pytest.raises(PathEscape):
         confirm_inside(root, str(owned / ".." / "outside" / "precious.txt"))
     for entry in walk_owned(root):
+        if entry.kind == "link":
+            with pytest.raises((PathEscape, OSError)):  # OSError: O_NOFOLLOW refused it
+                open_owned_file(root, entry).close()
         if entry.kind == "file":
+            with open_owned_file(root, entry) as fh:
+                assert fh.read() == b"a"
             assert remove_owned_file(root, entry) == 1
     assert not (owned / "sub" / "a.txt").exists()
     assert (outside / "precious.txt").read_text() == "keep me"
