@@ -89,9 +89,12 @@ def compare(label: str, enabled: list[str] | None, raw, cycles: int, blocks: int
 
     from dashfleet_core.config import load_settings
     from dashfleet_core.engine import Engine
+    from dashfleet_core.plugins import make_plugin_manager
 
     overrides = {"plugins.enabled": enabled} if enabled else {}
-    engine = Engine(load_settings(None, env={}, overrides=overrides))
+    settings = load_settings(None, env={}, overrides=overrides)
+    # built-ins only: installed third-party plugins would add calls the raw loop does not make
+    engine = Engine(settings, make_plugin_manager(settings, entrypoints=False))
     seq = iter(range(10**9))
 
     def engine_cycle():
@@ -137,7 +140,9 @@ ENGINE_PROCESS = """
 import threading, psutil
 from dashfleet_core.config import load_settings
 from dashfleet_core.engine import Engine
-engine = Engine(load_settings(None, env={}, overrides=OVERRIDES))
+from dashfleet_core.plugins import make_plugin_manager
+settings = load_settings(None, env={}, overrides=OVERRIDES)
+engine = Engine(settings, make_plugin_manager(settings, entrypoints=False))
 done, count = threading.Event(), [0]
 def job():
     engine.cycle("bench-machine", count[0])
