@@ -186,9 +186,12 @@ def test_maintenance_api(server, webhook_server):
     fleet_wide = requests.post(f"{server.base}/api/maintenance", json={"minutes": 5}, headers=auth, timeout=10)
     assert fleet_wide.status_code == 201 and fleet_wide.json()["machine_id"] == "*"
     assert requests.delete(f"{server.base}/api/maintenance", headers=auth, timeout=10).status_code == 200
-    kinds = [e["kind"] for e in requests.get(f"{server.base}/api/fleet/mnt-01/events",
-                                             timeout=10).json()["events"]]
-    assert kinds[0] == "maintenance_ended" and "maintenance_started" in kinds
+    events = requests.get(f"{server.base}/api/fleet/mnt-01/events", timeout=10).json()["events"]
+    assert [(e["kind"], e["machine_id"]) for e in events[:2]] == [("maintenance_ended", "*"),
+                                                                   ("maintenance_started", "*")]
+    assert ("maintenance_ended", "mnt-01") in [(e["kind"], e["machine_id"]) for e in events]
+    ats = [e["at"] for e in events]
+    assert ats == sorted(ats, reverse=True), "newest first"
 
 
 @pytest.mark.parametrize("server", [{"ttl": 1, "window": 2}], indirect=True)

@@ -1,6 +1,7 @@
 """Alerting API: a machine's events, and maintenance windows (which need the ACTION_TOKEN).
 
-- `GET /api/fleet/<machine_id>/events?limit=` -> `{"events": [...]}`, newest first.
+- `GET /api/fleet/<machine_id>/events?limit=` -> `{"events": [...]}`, newest first (with the
+  fleet-wide maintenance events, machine id `*`).
 - `POST /api/fleet/<machine_id>/maintenance` `{"until": ISO-8601 | "minutes": N, "reason", "by"}`
   silences a machine's alerts until then; `machine_id` `*` (or `POST /api/maintenance`) means the
   whole fleet. `DELETE` on the same paths ends the window now.
@@ -52,6 +53,9 @@ def machine_events(machine_id: str):
     if not events and machine_id != FLEET and fleet.storage.machine(machine_id) is None:
         raise ApiError(404, f"no machine {machine_id!r} has reported to this server; "
                             "see GET /api/fleet for the machines it knows")
+    if machine_id != FLEET:  # fleet-wide maintenance concerns this machine too
+        events += fleet.storage.events(machine_id=FLEET, limit=limit)
+        events = sorted(events, key=lambda e: (e.at, e.id or 0), reverse=True)[:limit]
     return jsonify({"events": [e.model_dump(mode="json") for e in events]})
 
 
