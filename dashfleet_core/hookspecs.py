@@ -61,10 +61,11 @@ def register_storage(register):
 def register_exporters(register):
     """Register export sinks (CSV, JSONL, ...).
 
-    Call ``register(name, factory)``: ``factory(stream)`` returns an object with
-    ``write(record: dict)`` and ``close()``; ``record`` has ``machine_id``, ``seq``,
-    ``collected_at``, ``metrics`` and ``facts``. Used by ``dashfleet watch --export-*`` and
-    ``dashfleet export``.
+    Call ``register(name, factory)``: ``factory(stream)`` takes an open text stream and returns an
+    object with ``write(record: dict)`` and ``close()`` (which flushes but does not close the
+    stream: the caller owns it). ``record`` has ``machine_id``, ``seq``, ``collected_at``,
+    ``metrics`` and ``facts``, and optionally ``health`` (``score``, ``status``, ``findings``).
+    Used by ``dashfleet watch --export-*`` and ``dashfleet export``; return value ignored.
     """
 
 
