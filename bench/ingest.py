@@ -1,0 +1,260 @@
+"""Ingest throughput of `POST /api/fleet/report` on SQLite under gunicorn (2 workers), as ratios to
+baselines measured in the same run (the machine is shared, so absolute numbers drift).
+
+1. Single reports vs a Flask no-op endpoint on the same server (it reads the same body and answers
+   a small JSON): requests/s ratio (goal >= 0.7).
+2. Batches of 50 reports per request vs single reports: reports/s ratio (goal >= 10).
+3. Cost per report from 1 to 10,000 distinct machines: reports/s at each size as a ratio to 1
+   machine (goal: flat).
+4. `GET /api/fleet` with 1,000 machines: median latency (goal < 50 ms), and as a ratio to the
+   no-op endpoint's median on the same server.
+5. Idle RSS of the gunicorn process tree (master + 2 workers, jobs running) vs a bare Flask app
+   under the same gunicorn settings (goal <= 1.3x).
+
+The load generator is N processes on 127.0.0.1 sending raw HTTP/1.1 requests (gunicorn's sync
+workers close each connection, so each request opens one).
+
+    .venv/bin/python bench/ingest.py [--seconds 5] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def report(machine: str, seq: int) -> dict:
+    """A realistic report: what the built-in collectors send from a 4-core workstation."""
+    return {
+        "machine_id": machine, "hostname": machine, "os": "Windows 11", "agent_version": "0.1.0",
+        "seq": seq, "collected_at": "2026-01-01T00:00:00Z",
+        "metrics": {"cpu.percent": 23.5, "cpu.count": 4, "cpu.core0.percent": 20.0, "cpu.core1.percent": 25.0,
+                    "cpu.core2.percent": 21.0, "cpu.core3.percent": 28.0, "memory.percent": 61.2,
+                    "memory.used_bytes": 5.1e9, "memory.total_bytes": 8.4e9, "disk.percent": 48.0,
+                    "disk.free_bytes": 1.2e11, "uptime.seconds": 86400.0, "net.bytes_sent": 1.0e9,
+                    "net.bytes_recv": 3.0e9},
+        "facts": {"os.release": "22H2", "cpu.model": "Intel(R) Core(TM) i5-8250U"},
+    }
+
+
+def http_request(method: str, path: str, body: bytes = b"", token: bool = False) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    if body:
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    if token:
+        head.append(f"Authorization: Bearer {TOKEN}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def send(port: int, raw: bytes) -> int:
+    """One request on a new connection; returns the HTTP status."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(raw)
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    head = b"".join(chunks)[:12]
+    return int(head[9:12]) if head.startswith(b"HTTP/1.") else 0
+
+
+def _client(args) -> tuple[int, int]:
+    """One load-generator process: requests for `seconds`; returns (2xx answers, others)."""
+    port, kind, seconds, index, machines, batch = args
+    ok = bad = 0
+    seq = index * 10**9
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if kind == "noop":
+            body = json.dumps(report(f"pc-{seq % machines}", seq)).encode()
+            raw = http_request("POST", "/bench/noop", body)
+        elif batch == 1:
+            body = json.dumps(report(f"pc-{index}-{seq % machines}", seq)).encode()
+            raw = http_request("POST", "/api/fleet/report", body, token=True)
+        else:
+            body = json.dumps([report(f"pc-{index}-{(seq + i) % machines}", seq + i) for i in range(batch)]).encode()
+            raw = http_request("POST", "/api/fleet/report", body, token=True)
+        seq += batch
+        status = send(port, raw)
+        if 200 <= status < 300:
+            ok += 1
+        else:
+            bad += 1
+    return ok, bad
+
+
+def load(port: int, kind: str, seconds: float, clients: int, machines: int = 1, batch: int = 1) -> float:
+    """Requests per second answered 2xx by the server, over `clients` processes."""
+    with mp.Pool(clients) as pool:
+        results = pool.map(_client, [(port, kind, seconds, i, machines, batch) for i in range(clients)])
+    ok = sum(r[0] for r in results)
+    bad = sum(r[1] for r in results)
+    if bad:
+        raise SystemExit(f"{kind}: {bad} requests were not answered 2xx")
+    return ok / seconds
+
+
+def start_gunicorn(app: str, env: dict, cwd: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                             "--no-control-socket", "--log-level", "warning", app],
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if send(port, http_request("GET", "/healthz")) == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"gunicorn {app} did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) summed over a process and its children; PSS counts shared pages once."""
+    import psutil
+
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    rss = sum(p.memory_info().rss for p in procs)
+    try:
+        pss = sum(p.memory_full_info().pss for p in procs)
+    except (AttributeError, psutil.AccessDenied):
+        pss = 0
+    return rss, pss
+
+
+def median_ms(port: int, path: str, n: int) -> float:
+    times = []
+    raw = http_request("GET", path)
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status = send(port, raw)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert status == 200, status
+    return statistics.median(times)
+
+
+def seed_machines(port: int, n: int) -> None:
+    for start in range(0, n, 50):
+        body = json.dumps([report(f"fleet-{i}", 1) for i in range(start, min(n, start + 50))]).encode()
+        assert send(port, http_request("POST", "/api/fleet/report", body, token=True)) == 200
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load phase")
+    parser.add_argument("--clients", type=int, default=4, help="load-generator processes")
+    parser.add_argument("--synchronous", choices=("full", "normal"), default="full",
+                        help="SQLite durability (storage URL option; full is the default: each "
+                             "acknowledged report is on disk even after a power cut; normal survives a "
+                             "crash of the server process but not of the machine)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="dashfleet-bench-"))
+    config = tmp / "dashfleet.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp}/dashfleet.db?synchronous={args.synchronous}"\n\n[server]\ndata_dir = "{tmp}"\n\n'
+                      '[plugins]\nmodules = ["bench_noop_plugin"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DASHFLEET_"))}
+    env.update(DASHFLEET_CONFIG=str(config), FLEET_TOKEN=TOKEN, PYTHONPATH=str(HERE))
+    print(f"bench/ingest.py: gunicorn --workers 2 (sync), SQLite synchronous={args.synchronous} in {tmp}, {args.clients} client processes, "
+          f"{args.seconds:g} s per phase, {os.cpu_count()} CPUs shared with the clients")
+    try:
+        proc, port = start_gunicorn("dashfleet_web.app:create_app()", env, tmp)
+        try:
+            load(port, "noop", 1.0, args.clients)  # warm-up
+            noop = load(port, "noop", args.seconds, args.clients)
+            single = load(port, "report", args.seconds, args.clients, machines=10**9)
+            batched = load(port, "report", args.seconds, args.clients, machines=10**9, batch=50) * 50
+            noop2 = load(port, "noop", args.seconds, args.clients)
+            ceiling = (noop + noop2) / 2
+            print()
+            print("1. single reports vs no-op endpoint (same server, same run)")
+            print(f"   no-op            {ceiling:8.0f} req/s (runs: {noop:.0f}, {noop2:.0f})")
+            print(f"   POST report      {single:8.0f} req/s   ratio {single / ceiling:.2f}  (goal >= 0.7)")
+            print("2. batched (50 per request) vs single")
+            print(f"   batched          {batched:8.0f} reports/s   ratio {batched / single:.1f}x  (goal >= 10x)")
+            print("3. cost per report by number of distinct machines (single reports)")
+            by_size = {}
+            for machines in (1, 100, 1000, 10_000):
+                if machines == 10_000:  # make sure 10,000 machines exist before measuring
+                    for c in range(args.clients):
+                        for start in range(0, machines, 50):
+                            body = json.dumps([report(f"pc-{c}-{i}", 10**12 + i) for i in
+                                               range(start, min(machines, start + 50))]).encode()
+                            send(port, http_request("POST", "/api/fleet/report", body, token=True))
+                by_size[machines] = load(port, "report", args.seconds, args.clients, machines=machines)
+            for machines, rate in by_size.items():
+                print(f"   {machines:>6} machines {rate:8.0f} reports/s   ratio to 1 machine {rate / by_size[1]:.2f}")
+        finally:
+            stop(proc)
+
+        tmp2 = tmp / "fleet1000"
+        tmp2.mkdir()
+        config2 = tmp2 / "dashfleet.toml"
+        config2.write_text(config.read_text().replace(str(tmp), str(tmp2)))
+        env2 = dict(env, DASHFLEET_CONFIG=str(config2))
+        proc, port = start_gunicorn("dashfleet_web.app:create_app()", env2, tmp2)
+        try:
+            seed_machines(port, 1000)
+            median_ms(port, "/api/fleet", 5)
+            fleet_ms = median_ms(port, "/api/fleet", 100)
+            noop_ms = median_ms(port, "/bench/noop", 100)
+            print("4. GET /api/fleet with 1,000 machines (+ the server's own), 100 sequential requests")
+            print(f"   median {fleet_ms:.1f} ms  (goal < 50 ms); no-op GET median {noop_ms:.1f} ms, "
+                  f"ratio {fleet_ms / noop_ms:.1f}x")
+            time.sleep(3)
+            ours, ours_pss = tree_memory(proc.pid)
+        finally:
+            stop(proc)
+        bare, port = start_gunicorn("bare_flask_app:create_app()", env, tmp)
+        try:
+            median_ms(port, "/healthz", 20)
+            time.sleep(3)
+            theirs, theirs_pss = tree_memory(bare.pid)
+        finally:
+            stop(bare)
+        print("5. idle RSS of the gunicorn tree (master + 2 workers)")
+        print(f"   DashFleet {ours / 2**20:.1f} MiB, bare Flask {theirs / 2**20:.1f} MiB, "
+              f"ratio {ours / theirs:.2f}x  (goal <= 1.3x)")
+        if ours_pss and theirs_pss:
+            print(f"   PSS: DashFleet {ours_pss / 2**20:.1f} MiB, bare Flask {theirs_pss / 2**20:.1f} MiB, "
+                  f"ratio {ours_pss / theirs_pss:.2f}x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
