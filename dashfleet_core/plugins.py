@@ -25,11 +25,13 @@ from .config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-# Sub-packages of dashfleet_plugins, in load order. Storage plugins (backends and export sinks) are
-# selected by a URL or a command-line flag, and health checks by `[health]`, so the
-# `[plugins] enabled` allow-list leaves them on (`disabled` still turns them off).
+# Sub-packages of dashfleet_plugins, in load order. `[plugins] enabled` is an allow-list of
+# collectors (and third-party plugins): the other built-in kinds are selected elsewhere — storage
+# by its URL or a command-line flag, health checks by `[health]`, notifiers by their own settings
+# (a webhook URL), actions by `[actions] allowed` — so listing collectors must not silently turn
+# off alerting or remediation. `disabled` still turns any plugin off.
 BUILTIN_KINDS = ("collectors", "health", "storage", "notifiers", "actions")
-SELECTED_ELSEWHERE = {"storage", "health"}
+SELECTED_ELSEWHERE = {"storage", "health", "notifiers", "actions"}
 
 
 class PluginError(ConfigError):

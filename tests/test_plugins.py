@@ -59,6 +59,9 @@ def test_enabled_is_an_allow_list_for_collectors_only():
     pm = make_plugin_manager(s, entrypoints=False)
     assert collectors_of(pm, s) == {"cpu", "memory"}
     assert {"thresholds", "csv", "jsonl"} <= names(pm)  # health and storage are chosen elsewhere
+    for info in plugin_infos(pm):  # so are notifiers and actions: alerting is not switched off
+        if info.kind in ("notifiers", "actions"):
+            assert info.enabled and pm.get_plugin(info.name) is not None, info.name
     info = {i.name: i for i in plugin_infos(pm)}
     assert info["cpu"].enabled and not info["disk"].enabled
     assert info["disk"].hooks == []
