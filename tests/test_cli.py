@@ -193,3 +193,20 @@ def test_importing_dashfleet_core_imports_no_flask():
             "dashfleet_core.cli; print('flask' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stderr
+
+
+def test_the_view_formats_values_for_people():
+    from dashfleet_core.cli.watch import human, unit_of, unit_table
+    from dashfleet_core.models import MetricInfo
+
+    class C:
+        metrics = [MetricInfo(name="cpu.core<N>.percent", unit="%"), MetricInfo(name="net.rx", unit="B/s")]
+
+    table = unit_table([C()])
+    assert unit_of("cpu.core12.percent", table) == "%" and unit_of("net.rx", table) == "B/s"
+    assert unit_of("cpu.core1.extra", table) == ""
+    assert human(12.345, "%") == "12.3 %"
+    assert human(3 * 2**30, "bytes") == "3.0 GiB" and human(512, "bytes") == "512 B"
+    assert human(2048, "B/s") == "2.0 KiB/s"
+    assert human(3 * 3600 + 125, "s") == "3 h 2 min" and human(2 * 86400 + 7200, "s") == "2 d 2 h"
+    assert human(0.5, "/s") == "0.5/s" and human(2.0, "") == "2"
