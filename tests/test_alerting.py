@@ -339,3 +339,45 @@ def test_alerting_on_postgresql(pg_url, settings_factory, webhook_server):
         assert fleet.storage.pending_notifications() == []
     finally:
         fleet.stop()
+
+
+def test_one_failing_notifier_does_not_resend_through_the_others(settings_factory, webhook_server, smtp_server):
+    host, port, mails = smtp_server
+    settings = settings_factory({
+        "plugins.webhook.url": f"http://127.0.0.1:{webhook_server.server_port}/h", "server.report_self": False,
+        "plugins.email": {"host": host, "port": port, "security": "none", "to": ["ops@example.test"]},
+        "alerts.retry_max_seconds": 0.2})
+    fleet = Fleet(settings)
+    try:
+        rig = Rig(fleet, webhook_server)
+        webhook_server.behaviour["status"] = 500
+        for _ in range(3):
+            rig.report("two-01", 99)
+        rig.tick()
+        rig.tick(20)
+        rig.tick(30)
+        assert len(mails) == 1 and len(webhook_server.captured) >= 2
+        [record] = fleet.storage.kv_list("alert_outbox").values()
+        assert record["pending"] == ["webhook"] and "HTTP 500" in record["last_error"]
+        webhook_server.behaviour["status"] = 200
+        rig.tick(40)
+        assert fleet.storage.kv_list("alert_outbox") == {}
+        assert len(mails) == 1, "email got the alert once"
+    finally:
+        fleet.stop()
+
+
+def test_webhook_min_seconds_from_the_environment(settings_factory, webhook_server):
+    settings = settings_factory({"server.report_self": False},
+                                env={"WEBHOOK_URL": f"http://127.0.0.1:{webhook_server.server_port}/h",
+                                     "WEBHOOK_MIN_SECONDS": "0"})
+    assert settings.alerts.min_seconds == 0
+    fleet = Fleet(settings)
+    try:
+        rig = Rig(fleet, webhook_server)
+        for cpu in (99, 99, 99, 10, 99, 99, 99):
+            rig.report("env-01", cpu)
+            rig.tick()
+        assert [m["dashfleet"]["status"] for m in rig.messages()] == ["critical", "ok", "critical"]
+    finally:
+        fleet.stop()
