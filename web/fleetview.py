@@ -3,7 +3,7 @@ maintenance window, built from storage in one pass (shared by `/api/fleet` and `
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dashfleet_core.fleet import Fleet
@@ -16,7 +16,12 @@ SEVERITY_RANK = {"critical": 2, "warn": 1}
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+    """ISO-8601 in UTC with a `Z` (storage already gives UTC datetimes: the fast path)."""
+    if value is None:
+        return None
+    if value.tzinfo is not timezone.utc:
+        value = as_utc(value)
+    return value.isoformat()[:-6] + "Z"
 
 
 def parse_time(value: Any) -> datetime | None:
