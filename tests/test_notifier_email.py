@@ -80,3 +80,75 @@ def test_digest_email_lists_every_machine(settings_factory, smtp_server):
     assert mail["Subject"].startswith("[DashFleet] 6 machines changed")
     text = parts(mail)["text/plain"]
     assert all(f"pc-{i}" in text for i in range(6))
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1, made by openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not found: apt-get install openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.fixture
+def tls_smtp(tls_files, request):
+    """A real SMTP server speaking STARTTLS (or implicit TLS) and requiring a login."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from conftest import free_port
+
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    received, logins = [], []
+
+    class Capture(Message):
+        def handle_message(self, message):
+            received.append(message)
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret"
+        logins.append((auth_data.login.decode(), ok))
+        return AuthResult(success=ok)
+
+    mode = request.param
+    # aiosmtpd does not count implicit TLS as TLS for AUTH, so only STARTTLS can insist on it.
+    kwargs = ({"ssl_context": context, "auth_require_tls": False} if mode == "ssl" else
+              {"tls_context": context, "require_starttls": True, "auth_require_tls": True})
+    ctl = Controller(Capture(), hostname="127.0.0.1", port=free_port(), authenticator=authenticator, **kwargs)
+    ctl.start()
+    try:
+        yield mode, ctl.port, cert, received, logins
+    finally:
+        ctl.stop()
+
+
+@pytest.mark.parametrize("tls_smtp", ["starttls", "ssl"], indirect=True)
+def test_tls_and_login_from_the_environment(settings_factory, tls_smtp):
+    mode, port, cert, received, logins = tls_smtp
+    settings = settings_factory({"plugins.email": {"host": "127.0.0.1", "port": port, "security": mode,
+                                                   "ca_file": str(cert), "to": ["ops@example.test"]}})
+    notifier = EmailNotifier(env={"SMTP_USER": "alerts", "SMTP_PASSWORD": "s3cret"}).configure(settings)
+    notifier.send(Notification(title="[CRITICAL] tls-01", text="tls-01 is CRITICAL"))
+    assert logins == [("alerts", True)]
+    [mail] = received
+    assert mail["Subject"] == "[CRITICAL] tls-01"
+
+    untrusted = settings_factory({"plugins.email": {"host": "127.0.0.1", "port": port, "security": mode,
+                                                    "to": ["ops@example.test"]}})
+    import ssl
+
+    with pytest.raises(ssl.SSLCertVerificationError):
+        EmailNotifier(env={}).configure(untrusted).send(Notification(title="x", text="y"))
+    assert len(received) == 1, "an unverified server gets nothing"

@@ -28,6 +28,7 @@ class EmailSettings(BaseModel):
     to: list[str] = Field(default_factory=list)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
     subject_prefix: str = ""
+    ca_file: str | None = None  # a private CA for the SMTP server's certificate (else the system's)
 
     @field_validator("to", mode="before")
     @classmethod
@@ -79,7 +80,7 @@ class EmailNotifier:
         assert o is not None and o.host, "configure() first"
         user = self.env.get("SMTP_USER") or o.user
         password = self.env.get("SMTP_PASSWORD")
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=o.ca_file)
         if o.security == "ssl":
             client = smtplib.SMTP_SSL(o.host, o.port or 465, timeout=o.timeout_seconds, context=context)
         else:
