@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from . import alerting_maintenance as maint
 from . import alerting_tracker as tracker
-from .alerting_delivery import Delivery
+from .alerting_delivery import Delivery, load_notifiers
 from .alerting_messages import RANK, human_seconds
 from .hookspecs import hookimpl
 from .models import DEFAULT_ORG, Event, Health, Report, utcnow
@@ -43,6 +43,9 @@ class Alerting:
         self.fleet = fleet
         self.settings = fleet.settings
         self.delivery = Delivery(self)
+        # Check the notifiers' settings now, so a bad WEBHOOK_URL stops the server at start-up
+        # (ConfigError, exit 2) instead of failing every delivery later.
+        load_notifiers(fleet.pm, fleet.settings)
         self._tick_lock = threading.Lock()
         self._last_silence_sweep: datetime | None = None
 

@@ -84,3 +84,13 @@ def test_notify_test_command(tmp_path, webhook_server):
     none = subprocess.run(dashfleet_cmd() + ["notify", "test"], env={**env, "WEBHOOK_URL": ""},
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert none.returncode == 2 and "no notifier is configured" in none.stderr
+
+
+def test_bad_webhook_url_stops_the_server_at_start(tmp_path):
+    config = tmp_path / "dashfleet.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/d.db"\n[server]\ndata_dir = "{tmp_path}"\n')
+    env = {"WEBHOOK_URL": "hooks.example.com/x", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(dashfleet_cmd() + ["web", "--config", str(config), "--port", "0"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "plugins.webhook.url" in done.stderr and "http" in done.stderr
