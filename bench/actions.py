@@ -10,7 +10,7 @@ Prints, measured in this run (the machine is shared, so only the ratios are comp
    thread) vs `GET /healthz` (one storage read), medians over the Flask test client on a SQLite
    file, as a ratio.
 
-    .venv/bin/python bench/actions.py [--files 20000] [--rounds 3] [--requests 300]
+    .venv/bin/python bench/actions.py [--files 10000] [--rounds 3] [--requests 300]
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def bench_api(requests: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=20000)
+    parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()

@@ -676,14 +676,23 @@ def _is_junction(entry: os.DirEntry) -> bool:
 
 
 def confirm_inside(root: Path, path: str) -> None:
-    """Raise PathEscape unless `path` is strictly below `root` and no part of it is a link now."""
+    """Raise PathEscape unless `path` is strictly below `root` and no folder between them is a
+    link now (`root` itself was resolved by `owned_folder`)."""
     root_s = os.fspath(root)
     norm = os.path.normpath(path)
     if os.path.commonpath([root_s, norm]) != root_s or norm == root_s:
         raise PathEscape(f"{path} is not inside {root_s}")
-    parent = os.path.dirname(norm)
-    if os.path.realpath(parent) != parent:
-        raise PathEscape(f"{path} is reached through a link")
+    folder = root_s
+    for part in Path(os.path.relpath(os.path.dirname(norm), root_s)).parts:
+        if part == ".":
+            continue
+        folder = os.path.join(folder, part)
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            raise PathEscape(f"{path}: {folder} is gone") from None
+        if not stat.S_ISDIR(st.st_mode) or getattr(st, "st_file_attributes", 0) & stat.FILE_ATTRIBUTE_REPARSE_POINT:
+            raise PathEscape(f"{path} is reached through a link ({folder})")
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
