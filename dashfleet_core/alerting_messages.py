@@ -36,7 +36,7 @@ def describe(event: Event, previous: str) -> tuple[str, str]:
     if event.kind == "silent":
         ago = _ago(event.details.get("last_seen"), event.at)
         title = f"[SILENT] {event.machine_id}"
-        text = (f"{who} is SILENT: no report for {ago} (last seen {event.details.get('last_seen', '?')}, "
+        text = (f"{who} is SILENT: no report for {ago} (last seen {_clock(event.details.get('last_seen'))}, "
                 f"allowed {event.details.get('ttl_seconds', '?')} s).")
     elif event.kind == "back":
         title = f"[BACK] {event.machine_id} is {LABEL[target]}"
@@ -135,6 +135,14 @@ def _ago(last_seen: str | None, now: datetime) -> str:
     except (TypeError, ValueError):
         return "longer than allowed"
     return human_seconds(seconds)
+
+
+def _clock(iso: str | None) -> str:
+    """`2026-01-31 12:00:05 UTC` from a stored ISO time (as is if it cannot be read)."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S UTC") if iso else "?"
+    except (TypeError, ValueError):
+        return str(iso)
 
 
 def human_seconds(seconds: float) -> str:
