@@ -352,3 +352,23 @@ def test_several_processes_share_idempotency_counters_tokens_and_leases(store, s
     holders = [n for n, out in enumerate(outputs) if "l1" in out]
     assert len(holders) == 1  # the lease never changed hands while held
     assert len(store.history("shared")) == 25
+
+
+def test_a_process_forked_after_opening_uses_its_own_connections(store):
+    """gunicorn --preload forks workers after the app (and its storage) was built."""
+    import os
+
+    assert store.save_report(report(seq=1), OK)
+    pid = os.fork()
+    if pid == 0:  # the child: save through the inherited object, then leave at once
+        code = 1
+        try:
+            code = 0 if store.save_report(report(seq=2, at=T0 + timedelta(minutes=1)), OK) else 3
+            code = code or (0 if store.kv_delete("x", "missing") is False else 4)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.save_report(report(seq=3, at=T0 + timedelta(minutes=2)), OK)
+    assert store.save_report(report(seq=2), OK) is False
+    assert [s.seq for s in store.history("pc-1")] == [3, 2, 1]

@@ -74,6 +74,7 @@ class JsonStorage(Storage):
         self._lock = threading.RLock()
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._lock_fd: int | None = None
+        self._lock_pid = os.getpid()
         self._signature: tuple | None = None
         self._state = empty_state()
         self._is_seed = False
@@ -90,8 +91,11 @@ class JsonStorage(Storage):
             if self._closed:
                 raise StorageError(f"{self.path}: storage is closed")
             if fcntl is not None:
+                if self._lock_fd is not None and self._lock_pid != os.getpid():
+                    self._lock_fd = None  # forked: a flock on the inherited descriptor is shared
                 if self._lock_fd is None:
                     self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._lock_pid = os.getpid()
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
             try:
                 self._reload_if_changed()

@@ -12,6 +12,8 @@ before the URL reaches libpq: `pool_min` (default 1) and `pool_max` (default 10)
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -60,8 +62,19 @@ class PostgresStorage(SqlStorage):
         conninfo, options = split_url(url)
         lo = max(0, options.get("pool_min", 1))
         hi = max(1, lo, options.get("pool_max", 10))
-        self._pool = ConnectionPool(conninfo, min_size=lo, max_size=hi, open=False,
-                                    name="dashfleet", kwargs={"connect_timeout": 10})
+        self._new_pool = lambda: ConnectionPool(conninfo, min_size=lo, max_size=hi, open=False,
+                                                name="dashfleet", kwargs={"connect_timeout": 10})
+        self._fork_lock = threading.Lock()
+        self._open_pool()
+        try:
+            self._migrate()
+        except Exception:
+            self._pool.close()
+            raise
+
+    def _open_pool(self) -> None:
+        self._pool = self._new_pool()
+        self._pid = os.getpid()
         try:
             self._pool.open(wait=True, timeout=15)
         except Exception as exc:
@@ -70,17 +83,16 @@ class PostgresStorage(SqlStorage):
                 f"cannot connect to PostgreSQL at {self._url}: {exc}; check that the server runs and "
                 f"the URL (user, password, host, port, database) is right"
             ) from None
-        try:
-            self._migrate()
-        except Exception:
-            self._pool.close()
-            raise
 
     def _where(self) -> str:
         return self._url
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[_Tx]:
+        if self._pid != os.getpid():  # forked after opening (gunicorn --preload): the parent's
+            with self._fork_lock:     # pool threads and connections are not ours to use
+                if self._pid != os.getpid():
+                    self._open_pool()
         with self._pool.connection() as conn:  # commits on success, rolls back on an exception
             with conn.cursor() as cur:
                 yield _Tx(cur, convert=True)

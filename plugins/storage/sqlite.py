@@ -3,7 +3,8 @@
 Several processes on one machine (gunicorn workers, the CLI) may use the same file: every write is a
 short `BEGIN IMMEDIATE` transaction (so two writers queue on the busy timeout instead of failing on a
 lock upgrade), and idempotency, counters and leases are enforced by the database. Each thread gets
-its own connection, because Flask serves requests on threads.
+its own connection, because Flask serves requests on threads, and a process forked after opening
+(gunicorn `--preload`) opens its own instead of sharing its parent's.
 
 URL options (query string): `synchronous=full|normal` (default `full`: a commit is on disk when
 `save_report` returns; `normal` is faster but a power cut may lose the last commits — a killed
@@ -12,6 +13,7 @@ process never does), `busy_timeout` in seconds (default 30).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -72,12 +74,15 @@ class SqliteStorage(SqlStorage):
         if self._closed:
             raise StorageError(f"{self.path}: storage is closed")
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid != os.getpid():
+            conn = None  # inherited through fork (gunicorn --preload): never reuse it in a child
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self._busy_ms / 1000)
             conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.conn = conn
+            self._local.pid = os.getpid()
             with self._all_lock:
                 self._all.append(conn)
         return conn
