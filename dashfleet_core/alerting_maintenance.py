@@ -73,3 +73,15 @@ def covering(windows: dict[str, dict[str, Any]], machine_id: str) -> dict[str, A
     fleet = [w for w in windows.values() if w["machine"] == FLEET]
     chosen = own or fleet
     return max(chosen, key=lambda w: w["until"]) if chosen else None
+
+
+def windows_by_machine(storage, windows: list[MaintenanceWindow], now: datetime,
+                       org: str = DEFAULT_ORG) -> dict[str, dict[str, Any]]:
+    """Windows in force by machine id (``*`` = the fleet), stored and configured together, the
+    later-ending one where both cover the same key: what the fleet page shows."""
+    merged: dict[str, dict[str, Any]] = {}
+    for window in active_windows(storage, windows, now, org).values():
+        key = window["machine"]
+        if key not in merged or window["until"] > merged[key]["until"]:
+            merged[key] = {k: window.get(k, "") for k in ("until", "reason", "by")}
+    return merged

@@ -381,3 +381,21 @@ def test_webhook_min_seconds_from_the_environment(settings_factory, webhook_serv
         assert [m["dashfleet"]["status"] for m in rig.messages()] == ["critical", "ok", "critical"]
     finally:
         fleet.stop()
+
+
+def test_windows_by_machine_merges_stored_and_configured(settings_factory):
+    from dashfleet_core.alerting_maintenance import windows_by_machine
+
+    now = utcnow()
+    settings = settings_factory({"server.report_self": False, "alerts.maintenance": [
+        {"machine": "a", "until": (now + timedelta(hours=2)).isoformat(), "reason": "config"},
+        {"machine": "*", "daily": f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}"}]})
+    fleet = Fleet(settings)
+    try:
+        alerting_of(fleet).start_maintenance("a", now + timedelta(hours=1), reason="api", by="bob")
+        alerting_of(fleet).start_maintenance("b", now + timedelta(hours=1), reason="api", by="bob")
+        found = windows_by_machine(fleet.storage, settings.alerts.maintenance, now)
+    finally:
+        fleet.stop()
+    assert found["a"]["reason"] == "config" and found["b"]["by"] == "bob"
+    assert set(found) == {"a", "b", "*"} and found["*"]["by"] == "config"
