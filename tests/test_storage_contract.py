@@ -372,3 +372,24 @@ def test_a_process_forked_after_opening_uses_its_own_connections(store):
     assert store.save_report(report(seq=3, at=T0 + timedelta(minutes=2)), OK)
     assert store.save_report(report(seq=2), OK) is False
     assert [s.seq for s in store.history("pc-1")] == [3, 2, 1]
+
+
+def test_postgresql_tables_live_in_the_schema_named_by_the_url(pg_url, pg_dsn, open_url):
+    import psycopg
+
+    open_url(pg_url).close()
+    schema = pg_url.rsplit("%3D", 1)[1]
+    with psycopg.connect(pg_dsn) as conn:
+        found = conn.execute("SELECT table_schema FROM information_schema.tables "
+                             "WHERE table_name = 'samples'").fetchall()
+    assert found == [(schema,)]
+
+
+def test_postgresql_without_a_server_is_a_clear_error(open_url):
+    from tests.conftest import free_port
+
+    from dashfleet_core.storage import StorageError
+
+    with pytest.raises(StorageError) as err:
+        open_url(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/nowhere?pool_max=2")
+    assert "cannot connect to PostgreSQL" in str(err.value) and "secret" not in str(err.value)

@@ -60,6 +60,7 @@ class PostgresStorage(SqlStorage):
         self._psycopg = psycopg
         self._url = _redact(url)
         conninfo, options = split_url(url)
+        self._conninfo = conninfo
         lo = max(0, options.get("pool_min", 1))
         hi = max(1, lo, options.get("pool_max", 10))
         self._new_pool = lambda: ConnectionPool(conninfo, min_size=lo, max_size=hi, open=False,
@@ -76,6 +77,8 @@ class PostgresStorage(SqlStorage):
         self._pool = self._new_pool()
         self._pid = os.getpid()
         try:
+            # one direct connection first: fails at once with libpq's reason (the pool would retry)
+            self._psycopg.connect(self._conninfo, connect_timeout=10).close()
             self._pool.open(wait=True, timeout=15)
         except Exception as exc:
             self._pool.close()
