@@ -41,8 +41,8 @@ def post_report():
     body = _parse_json(request.get_data(cache=False))
     if not header_auth:  # the seed's agents put the token in the body
         require_token(expected, name=TOKEN_NAME, body=body)
-        if isinstance(body, dict):
-            body.pop("token", None)
+    if isinstance(body, dict):
+        body.pop("token", None)  # a credential, not a report field
     if isinstance(body, dict):
         return _single(body)
     if isinstance(body, list):
