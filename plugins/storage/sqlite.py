@@ -54,10 +54,10 @@ class SqliteStorage(SqlStorage):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        conn = self._connection()
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._connection().execute("PRAGMA journal_mode=WAL").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise StorageError(
                 f"{self.path} is not a usable SQLite database ({exc}); move it aside to start with an "
                 f"empty one, or restore a backup"
