@@ -117,7 +117,12 @@ class Agent:
                 log.error("server rejected report seq %d as invalid: %s%s; kept in %s", item.seq, error,
                           f" (fields: {', '.join(fields)})" if fields else "", self.spool.dead_letter_path)
                 self.spool.dead_letter(item, answer.status, error, fields)
-            self.spool.ack(answer.acked + [item.seq for item, _e, _f in answer.rejected])
+            done = answer.acked + [item.seq for item, _e, _f in answer.rejected]
+            if answer.acked:
+                self.spool.ack(done, last_delivery={"at": time.time(), "count": len(answer.acked)},
+                               last_error=None)
+            else:
+                self.spool.ack(done)
             if not answer.acked and not answer.rejected:
                 # 2xx that acknowledged nothing: do not spin on it.
                 self._failed(Answer("retry", status=answer.status,
@@ -132,8 +137,6 @@ class Agent:
         self._problem = None
         self.backoff.reset()
         self.next_send = 0.0
-        self.spool.set("last_delivery", {"at": time.time(), "count": count})
-        self.spool.set("last_error", None)
 
     def _failed(self, answer: Answer) -> None:
         if answer.kind == "blocked":

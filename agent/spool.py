@@ -150,9 +150,9 @@ class Spool:
         rows = self._db.execute("SELECT seq, body FROM queue ORDER BY seq LIMIT ?", (limit,))
         return [Item(seq, bytes(body)) for seq, body in rows]
 
-    def ack(self, seqs: list[int]) -> None:
-        """Remove delivered (or dead-lettered) reports."""
-        if not seqs:
+    def ack(self, seqs: list[int], **state: Any) -> None:
+        """Remove delivered (or dead-lettered) reports and record `state` counters, in one commit."""
+        if not seqs and not state:
             return
         try:
             with self._txn():
@@ -165,6 +165,8 @@ class Spool:
                     freed += row[0]
                     self._db.execute(f"DELETE FROM queue WHERE seq IN ({marks})", chunk)
                 self._set("bytes", max(0, self._bytes() - freed))
+                for key, value in state.items():
+                    self._set(key, value)
         except sqlite3.Error as exc:
             raise SpoolError(f"{self.path}: cannot update the spool: {exc}") from None
 
