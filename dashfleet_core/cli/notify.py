@@ -39,7 +39,7 @@ def notify_test(only: str | None, config_path: str | None) -> None:
     if not notifiers:
         raise ConfigError(
             f"{ctx.settings.source}: no notifier is configured: set WEBHOOK_URL (or [plugins.webhook] url) "
-            "or [plugins.email] host and to")
+            "or [plugins.email] host and to, or APPRISE_URLS")
     public = ctx.settings.server.public_url or f"http://{ctx.settings.server.host}:{ctx.settings.server.port}"
     event = Event(machine_id="dashfleet-test", kind="status_changed", previous="ok", status="warn",
                   score=80, at=utcnow(), message="test message",

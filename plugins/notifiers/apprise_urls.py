@@ -1,0 +1,100 @@
+"""Apprise notifier: one plugin for Teams, Discord, Telegram, Matrix, ntfy, Pushover and the ~100
+other services apprise knows, each given as a URL (https://github.com/caronc/apprise/wiki).
+
+On when `APPRISE_URLS` (space- or comma-separated) or `[plugins.apprise] urls` lists at least one
+URL. The URLs carry secrets (tokens, passwords): prefer the environment variable, and they are never
+logged. Needs the optional extra: `pip install 'dashfleet[apprise]'`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from contextlib import contextmanager
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dashfleet_core import hookimpl
+from dashfleet_core.config import ConfigError
+
+PLUGIN_NAME = "apprise"
+ENV = "APPRISE_URLS"
+
+
+class AppriseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(default_factory=list)
+
+
+class AppriseError(Exception):
+    """At least one apprise service did not take the message."""
+
+
+@contextmanager
+def _quiet():
+    """apprise loads its service plugins lazily, one of which imports the deprecated imghdr
+    (Python 3.11): keep that warning out of the host's logs (and out of `-W error` test runs)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        yield
+
+
+def _import_apprise():
+    with _quiet():
+        import apprise
+    return apprise
+
+
+class AppriseNotifier:
+    name = PLUGIN_NAME
+
+    def __init__(self, urls: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.urls = urls or []
+        self.env = os.environ if env is None else env
+
+    def configure(self, settings) -> "AppriseNotifier | None":
+        options = settings.plugin_settings(PLUGIN_NAME, AppriseSettings)
+        urls = options.urls + [u for u in re.split(r"[\s,]+", self.env.get(ENV, "")) if u]
+        if not urls:
+            return None
+        try:
+            apprise = _import_apprise()
+        except ImportError:
+            raise ConfigError(f"{settings.source}: [plugins.apprise] urls / ${ENV} are set but apprise is "
+                              "not installed: pip install 'dashfleet[apprise]'") from None
+        for n, url in enumerate(urls):
+            with _quiet():
+                understood = apprise.Apprise().add(url)
+            if not understood:
+                scheme = url.split("://", 1)[0] if "://" in url else "?"
+                raise ConfigError(f"{settings.source}: apprise URL #{n + 1} ({scheme}://...) is not one "
+                                  "apprise understands; see https://github.com/caronc/apprise/wiki")
+        return AppriseNotifier(urls, self.env)
+
+    def send(self, notification) -> None:
+        apprise = _import_apprise()
+        failed = []
+        for n, url in enumerate(self.urls):  # one by one, so a failure names which one
+            kind = apprise.NotifyType.FAILURE if not notification.test and _is_bad(notification) \
+                else apprise.NotifyType.INFO
+            with _quiet():
+                client = apprise.Apprise()
+                client.add(url)
+                ok = client.notify(title=notification.title, body=notification.text, notify_type=kind)
+            if not ok:
+                failed.append(f"#{n + 1} ({url.split('://', 1)[0]}://...)")
+        if failed:
+            raise AppriseError(f"apprise could not deliver to URL {', '.join(failed)}")
+
+
+def _is_bad(notification) -> bool:
+    from dashfleet_core.alerting_messages import RANK, structured
+
+    return any(RANK.get(m.get("status") or "ok", 0) > 0 for m in structured(notification)["machines"])
+
+
+@hookimpl
+def register_notifiers(register):
+    register(AppriseNotifier())
