@@ -152,3 +152,12 @@ def test_audit_limit(make_client):
     assert len(client.get("/api/audit?limit=2", headers=auth()).get_json()) == 2
     bad = client.get("/api/audit?limit=lots", headers=auth())
     assert bad.status_code == 400 and "limit must be a whole number" in bad.get_json()["error"]
+
+
+def test_catalogue_endpoint(make_client):
+    client = make_client({"actions.allowed": ["collect_logs"]})
+    assert client.get("/api/actions").status_code == 401
+    entries = {e["name"]: e for e in client.get("/api/actions", headers=auth()).get_json()}
+    assert entries["collect_logs"]["allowed"] and not entries["cleanup_temp"]["allowed"]
+    assert entries["collect_logs"]["params"]["days"]["maximum"] == 30
+    assert entries["restart_spooler"]["platforms"] == ["windows", "linux"]

@@ -1,5 +1,6 @@
-"""`POST /api/action` runs an action from the catalogue on the server's machine; `GET /api/audit`
-shows every attempt. Both need ACTION_TOKEN (unset: every call is refused).
+"""`POST /api/action` runs an action from the catalogue on the server's machine, `GET /api/actions`
+lists the catalogue and `GET /api/audit` shows every attempt. All need ACTION_TOKEN (unset: every
+call is refused).
 
 All checks and the audit row are `dashfleet_core.actions.ActionService`'s: the token check runs
 inside it (after the rate limit), so refused calls, bad tokens included, are rate limited and
@@ -84,6 +85,13 @@ def post_action():
             response.headers["Retry-After"] = str(refused.extra["retry_after"])
         return response
     return jsonify(result.model_dump(mode="json"))
+
+
+@bp.get("/api/actions")
+def get_actions():
+    """The catalogue (same token): name, description, platforms, parameters, allowed, supported."""
+    require_token(_fleet().settings.actions.token, name=TOKEN_NAME)
+    return jsonify([entry.to_dict() for entry in _service().catalogue()])
 
 
 @bp.get("/api/audit")
