@@ -133,7 +133,7 @@ class Agent:
 
     def _delivered(self, count: int) -> None:
         if self._problem is not None:
-            log.warning("delivery works again (%d report(s) sent); the problem was: %s", count, self._problem)
+            log.info("delivery works again (%d report(s) sent); the problem was: %s", count, self._problem)
         self._problem = None
         self.backoff.reset()
         self.next_send = 0.0
@@ -161,7 +161,7 @@ class Agent:
     def run(self, stop: threading.Event) -> None:
         """Collect every interval and deliver, until `stop` is set."""
         interval = self.config.interval
-        log.warning("dashfleet agent started: machine %s (%s), server %s, every %g s, state %s, "
+        log.info("dashfleet agent started: machine %s (%s), server %s, every %g s, state %s, "
                     "%d report(s) in the spool", self.machine_id, self.engine.hostname, self.sender.url,
                     interval, self.config.state_dir, self.spool.depth())
         next_collect = time.monotonic()
@@ -183,7 +183,7 @@ class Agent:
             elif self.spool.depth():
                 wake = time.monotonic()  # backlog left and sending allowed: continue right away
             stop.wait(max(0.0, wake - time.monotonic()))
-        log.warning("dashfleet agent stopped: %d report(s) left in the spool for the next start",
+        log.info("dashfleet agent stopped: %d report(s) left in the spool for the next start",
                     self.spool.depth())
 
     def once(self) -> int:

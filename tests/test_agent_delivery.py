@@ -379,6 +379,11 @@ def test_cli_unreachable_server_spools_with_exit_75(tmp_path):
                                             str(tmp_path), "--once"],
                          capture_output=True, text=True, env=agent_env(), timeout=60)
     assert out.returncode == EXIT_SPOOLED and "cannot reach" in out.stderr
+    status = subprocess.run(dashfleet_cmd() + ["agent", "status", "--state-dir", str(tmp_path), "--json"],
+                            capture_output=True, text=True, env=agent_env(), timeout=60)
+    doc = json.loads(status.stdout)
+    assert doc["spool_depth"] == 1 and doc["last_delivery"] is None
+    assert doc["last_error"]["message"].startswith("cannot reach")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

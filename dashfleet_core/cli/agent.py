@@ -111,13 +111,14 @@ def _is_loopback(url: str) -> bool:
 
 @agent.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--state-dir", default=None, help="The agent's state folder (as given to the agent).")
 @click.pass_context
-def agent_status(ctx: click.Context, as_json: bool) -> None:
+def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> None:
     """Last delivery, spool depth, dropped and rejected reports of the agent on this machine."""
     from dashfleet_agent.status import format_status, read_status
 
     loaded = _context.load(ctx.obj.get("agent_config_path"))
-    state_dir = _resolve_state_dir(ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
+    state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
     doc = read_status(state_dir)
     click.echo(json.dumps(doc, indent=2) if as_json else format_status(doc))
 
