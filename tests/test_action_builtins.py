@@ -161,6 +161,7 @@ def test_collect_logs_zips_recent_logs_and_a_summary(service, tree, tmp_path):
     assert result.ok and not result.dry_run, result.summary
     path = result.details["path"]
     assert os.path.dirname(path) == str(out_dir) and path in result.summary
+    assert os.stat(path).st_mode & 0o777 == 0o600  # copies of logs: readable by the owner only
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         assert f"system{owned}/new.tmp" in names and f"system{owned}/nested/new.log" in names

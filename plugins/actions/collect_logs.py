@@ -184,8 +184,10 @@ class CollectLogs(BaseAction):
         budget = int(options.max_total_mb * 1024 * 1024)
         included, skipped, errors = [], [], []
         command_results = {}
-        # "x": never overwrite an existing file (or a link planted at that name).
-        with open(out, "xb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+        # O_EXCL: never overwrite an existing file (or a link planted at that name); 0600: the zip
+        # holds copies of logs other users may not read.
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        with open(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
             for arc, argv in commands.items():
                 done = context.run_command(argv, max_output=8 * 1024 * 1024)
                 command_results[arc] = {"argv": argv, "returncode": done.returncode, "error": done.error}
