@@ -40,8 +40,12 @@ def _add_builtin_commands() -> None:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        module.add_commands(cli)
+        try:
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            module.add_commands(cli)
+        except Exception as exc:  # one broken command module must not take every command down
+            log.error("dashfleet: the %r commands are unavailable: %s: %s", info.name,
+                      type(exc).__name__, exc)
 
 
 def _add_plugin_commands(argv: list[str]) -> None:
