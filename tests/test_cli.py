@@ -210,3 +210,26 @@ def test_the_view_formats_values_for_people():
     assert human(2048, "B/s") == "2.0 KiB/s"
     assert human(3 * 3600 + 125, "s") == "3 h 2 min" and human(2 * 86400 + 7200, "s") == "2 d 2 h"
     assert human(0.5, "/s") == "0.5/s" and human(2.0, "") == "2"
+
+
+def test_watch_redraws_in_place_on_a_terminal(tmp_path):
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "DASHFLEET_CONFIG"}
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(dashfleet_cmd() + ["watch", "--count", "2", "--interval", "0.1"],
+                            cwd=tmp_path, env=env, stdin=child_fd, stdout=child_fd, stderr=child_fd)
+    os.close(child_fd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_fd)
+    assert proc.wait(60) == 0
+    assert out.count(b"\x1b[H\x1b[2J") == 2  # the screen is cleared before each snapshot
+    assert b"snapshot 2/2" in out
