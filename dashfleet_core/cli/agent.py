@@ -52,8 +52,24 @@ def agent(ctx: click.Context, server, token, machine_id, interval, state_dir, ca
         return
     overrides = {"agent.server": server, "agent.token": token, "agent.machine_id": machine_id,
                  "agent.interval": interval, "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
-    loaded = _context.load(config_path, **overrides)
-    sys.exit(run_agent(loaded, once=once))
+    sys.exit(run_agent(agent_context(config_path, overrides), once=once))
+
+
+# Built-in plugin kinds the agent never uses: leaving them out of its plugin manager keeps their
+# modules (and their imports) out of a process that runs on every workstation.
+SERVER_SIDE_KINDS = ("storage", "notifiers", "actions")
+
+
+def agent_context(config_path: str | None, overrides: dict) -> _context.Context:
+    """Settings and a plugin manager for the agent: collectors and health checks only."""
+    from ..config import load_settings
+    from ..plugins import builtin_candidates, make_plugin_manager
+
+    settings = load_settings(config_path, overrides=overrides)
+    skip = {c.name for c in builtin_candidates() if c.kind in SERVER_SIDE_KINDS}
+    plugins = settings.plugins.model_copy(update={"disabled": sorted(set(settings.plugins.disabled) | skip)})
+    trimmed = settings.model_copy(update={"plugins": plugins})
+    return _context.Context(settings=trimmed, pm=make_plugin_manager(trimmed))
 
 
 def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
