@@ -40,6 +40,9 @@ def init_app(app: Flask) -> None:
         message = HINTS.get(exc.code or 500) or exc.description or exc.name
         response = jsonify({"error": message})
         response.status_code = exc.code or 500
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # keep `Allow` on a 405, `Retry-After`, ...
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

@@ -9,7 +9,8 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from dashfleet_core import __version__
-from dashfleet_core.models import Event, Report
+from dashfleet_core.models import (MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, MAX_NAME, METRIC_NAME_PATTERN,
+                                   Event, Report)
 
 from . import schemas as s
 
@@ -40,13 +41,25 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 MACHINE_ID = {"name": "machine_id", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"}}
-TIME = {"type": "string", "description": "ISO-8601 (no zone = UTC) or Unix seconds"}
+TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+        "description": "ISO-8601 (no zone = UTC) or Unix seconds"}
+
+
+def _describe_report_names(report: dict[str, Any]) -> None:
+    """The names of metrics and facts are checked by a validator, which JSON Schema cannot see:
+    say it in the document too, so clients (and schemathesis) know the rule."""
+    names = {"type": "string", "pattern": METRIC_NAME_PATTERN, "maxLength": MAX_NAME}
+    props = report["properties"]
+    props["metrics"].update(propertyNames=names, maxProperties=MAX_METRICS)
+    props["facts"].update(propertyNames=names, maxProperties=MAX_FACTS)
+    props["facts"]["additionalProperties"] = {"type": "string", "maxLength": MAX_FACT_TEXT}
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, top = models_json_schema(MODELS, ref_template=REF)
     schemas = top.get("$defs", {})
+    _describe_report_names(schemas["Report"])
     not_found = _error("no such machine")
     bad = _error("a query parameter cannot be read")
     paths = {
@@ -80,8 +93,8 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [MACHINE_ID,
                            _query("since", TIME, "start (default: until - 1 hour)"),
                            _query("until", TIME, "end (default: now)"),
-                           _query("points", {"type": "integer", "minimum": 1, "maximum": 1000},
-                                  "buckets, clamped to 1..1000 (default 300)"),
+                           _query("points", {"type": "integer"},
+                                  "buckets (default 300); clamped to 1..1000, never an error"),
                            _query("metrics", {"type": "string"}, "comma-separated metric names (default: all)")],
             "responses": {"200": _json(_ref("MachineHistory"), "buckets, oldest first"),
                           "400": bad, "404": not_found}}},
@@ -93,8 +106,8 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": _json(_ref("LocalStatus"), "metrics, score and ok|warn|critical")}}},
         "/api/history": {"get": {
             "operationId": "getHistory", "summary": "Stored samples of the server's own machine, oldest first",
-            "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
-                                  "rows, clamped to 1..500 (default 300)")],
+            "parameters": [_query("limit", {"type": "integer"},
+                                  "rows (default 300); clamped to 1..500, never an error")],
             "responses": {"200": _json(_ref("LocalHistory"), "samples"), "400": bad}}},
         "/healthz": {"get": {
             "operationId": "healthz", "summary": "Liveness and storage check",

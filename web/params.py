@@ -17,8 +17,8 @@ def int_param(name: str, default: int, lo: int, hi: int) -> int:
     if not raw:
         return default
     try:
-        value = int(float(raw))
-    except (ValueError, OverflowError):
+        value = int(raw)
+    except ValueError:
         raise ApiError(400, f"?{name}= must be a whole number between {lo} and {hi}, got {raw[:40]!r}") from None
     return max(lo, min(hi, value))
 
