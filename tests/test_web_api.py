@@ -463,3 +463,17 @@ def test_create_app_accepts_a_dict_of_overrides(tmp_path, monkeypatch):
         assert json.loads(app.test_client().get("/healthz").data)["status"] == "ok"
     finally:
         app.extensions["dashfleet"].stop()
+
+
+def test_wrong_method_is_a_json_405_with_allow(api):
+    _, client = api
+    r = client.delete("/api/fleet")
+    assert r.status_code == 405 and "error" in r.json
+    assert "GET" in r.headers["Allow"]
+
+
+def test_openapi_states_the_metric_name_rule(api):
+    _, client = api
+    report_schema = client.get("/api/openapi.json").json["components"]["schemas"]["Report"]
+    assert report_schema["properties"]["metrics"]["propertyNames"]["pattern"].startswith("^[A-Za-z0-9_]")
+    assert report_schema["properties"]["metrics"]["maxProperties"] == 512
