@@ -63,7 +63,12 @@ class _Dialect:
     greatest: str
     least: str
     bucket: str  # bucket index of `collected_at`, params: (since, width)
+    floor_prefix: str  # floor_int(x) = floor_prefix + x + floor_suffix, for x >= 0
+    floor_suffix: str
     slot: str  # the `rollups` slot of `s.collected_at`
+
+    def floor_int(self, expr: str) -> str:
+        return f"{self.floor_prefix}{expr}{self.floor_suffix}"
 
 
 SQLITE = _Dialect(
@@ -73,6 +78,8 @@ SQLITE = _Dialect(
     greatest="max",
     least="min",
     bucket="CAST((s.collected_at - ?) / ? AS INTEGER)",
+    floor_prefix="CAST(",
+    floor_suffix=" AS INTEGER)",
     slot=f"CAST(s.collected_at / {SLOT} AS INTEGER)",
 )
 
@@ -83,6 +90,8 @@ POSTGRESQL = _Dialect(
     greatest="GREATEST",
     least="LEAST",
     bucket="CAST(floor((s.collected_at - ?) / ?) AS INTEGER)",
+    floor_prefix="CAST(floor(",
+    floor_suffix=") AS INTEGER)",
     slot=f"CAST(floor(s.collected_at / {SLOT}) AS BIGINT)",
 )
 
@@ -616,53 +625,58 @@ class SqlStorage(Storage):
     def _core_buckets_from_rollups(self, tx: _Tx, org: str, machine_id: str, start: float, end: float,
                                    width: float, points: int, core: dict[str, str]) -> list[tuple]:
         """The core metrics' buckets from whole slots, plus the raw samples of the slots that
-        straddle a bucket edge (or the ends of the range): the same figures as from every sample."""
+        straddle a bucket edge (and of the ends of the range): the same figures as from every
+        sample, from ~4,300 rollup rows and ~3,000 samples for a 30-day chart of 300 points."""
         first, last = math.ceil(start / SLOT), math.floor(end / SLOT)  # slots inside [start, end)
+        if first >= last:
+            raw_ranges, straddling = [(start, end)], []
+        else:
+            edges = (start + i * width for i in range(1, points))
+            straddling = sorted({int(e // SLOT) for e in edges if e % SLOT and first <= e // SLOT < last})
+            raw_ranges = [(start, first * SLOT), (last * SLOT, end)]
+            raw_ranges += [(k * SLOT, (k + 1) * SLOT) for k in straddling]
+        d = self.dialect
+        per_metric = ", ".join(f"sum({c}_n), sum({c}_sum), min({c}_min), max({c}_max)" for c in core.values())
         acc: dict[int, list] = {}
-
-        def bucket_of(at: float) -> int:
-            return min(max(int((at - start) / width), 0), points - 1)
-
-        def add(index: int, n: int, stats: dict[str, tuple[int, float, float, float]]) -> None:
-            slot = acc.setdefault(index, [0, {}])
-            slot[0] += n
-            for name, (cn, csum, cmin, cmax) in stats.items():
+        rows: list[tuple] = []
+        if first < last:
+            exclude = ""
+            if straddling:
+                exclude = f" AND slot NOT IN ({', '.join('?' for _ in straddling)})"
+            rows += tx.all(
+                f"SELECT {d.least}({d.floor_int('(slot * ' + str(SLOT) + ' - ?) / ?')}, ?) AS b, sum(n)"
+                f"{', ' + per_metric if per_metric else ''} FROM rollups "
+                f"WHERE org = ? AND machine_id = ? AND slot >= ? AND slot < ?{exclude} GROUP BY b",
+                (start, width, points - 1, org, machine_id, first, last, *straddling),
+            )
+        raw_ranges = [(lo, hi) for lo, hi in raw_ranges if hi > lo]
+        per_sample = ", ".join(f"count(s.{c}), coalesce(sum(s.{c}), 0), min(s.{c}), max(s.{c})"
+                               for c in core.values())
+        for part in range(0, len(raw_ranges), 400):  # one statement: an index seek per range
+            ranges = raw_ranges[part:part + 400]
+            values = ", ".join("(?, ?)" for _ in ranges)
+            rows += tx.all(
+                f"WITH r (lo, hi) AS (VALUES {values}) "
+                f"SELECT {d.least}({d.bucket}, ?) AS b, count(*){', ' + per_sample if per_sample else ''} "
+                f"FROM r JOIN samples s ON s.org = ? AND s.machine_id = ? "
+                f"AND s.collected_at >= r.lo AND s.collected_at < r.hi GROUP BY b",
+                (*(x for pair in ranges for x in pair), start, width, points - 1, org, machine_id),
+            )
+        for row in rows:
+            slot = acc.setdefault(min(max(int(row[0]), 0), points - 1), [0, {}])
+            slot[0] += int(row[1])
+            for i, name in enumerate(core):
+                cn, csum, cmin, cmax = row[2 + 4 * i: 6 + 4 * i]
                 if not cn:
                     continue
                 cur = slot[1].get(name)
                 if cur is None:
-                    slot[1][name] = [cn, csum, cmin, cmax]
+                    slot[1][name] = [int(cn), float(csum), cmin, cmax]
                 else:
-                    cur[0] += cn
-                    cur[1] += csum
+                    cur[0] += int(cn)
+                    cur[1] += float(csum)
                     cur[2] = min(cur[2], cmin)
                     cur[3] = max(cur[3], cmax)
-
-        raw_ranges: list[tuple[float, float]] = []
-        if first < last:
-            raw_ranges.append((start, first * SLOT))
-            cols = ", ".join(f"{c}_n, {c}_sum, {c}_min, {c}_max" for c in core.values())
-            for row in tx.all(f"SELECT slot, n{', ' + cols if cols else ''} FROM rollups "
-                              f"WHERE org = ? AND machine_id = ? AND slot >= ? AND slot < ?",
-                              (org, machine_id, first, last)):
-                lo, hi = row[0] * SLOT, (row[0] + 1) * SLOT
-                index = bucket_of(lo)
-                if hi > start + (index + 1) * width and index < points - 1:
-                    raw_ranges.append((lo, hi))  # straddles a bucket edge: count its samples one by one
-                    continue
-                add(index, row[1], {name: tuple(row[2 + 4 * i: 6 + 4 * i]) for i, name in enumerate(core)})
-            raw_ranges.append((last * SLOT, end))
-        else:
-            raw_ranges.append((start, end))
-        cols = ", ".join(f"s.{c}" for c in core.values())
-        for lo, hi in raw_ranges:
-            if hi <= lo:
-                continue
-            for row in tx.all(f"SELECT s.collected_at{', ' + cols if cols else ''} FROM samples s "
-                              f"WHERE s.org = ? AND s.machine_id = ? AND s.collected_at >= ? "
-                              f"AND s.collected_at < ?", (org, machine_id, lo, hi)):
-                add(bucket_of(row[0]), 1, {name: (1, v, v, v) for name, v in zip(core, row[1:])
-                                           if v is not None})
         return [(index, n, {name: (v[2], v[1] / v[0], v[3]) for name, v in stats.items()})
                 for index, (n, stats) in acc.items()]
 
