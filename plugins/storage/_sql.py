@@ -249,11 +249,14 @@ def unpack_extra(names: list[str], blob: bytes | None) -> dict[str, float]:
     return dict(zip(names, struct.unpack(f"<{len(names)}d", blob)))
 
 
+_quote = json.encoder.encode_basestring  # a JSON string literal, in C
+
+
 def _machine_json(row: tuple) -> str:
     """A `machines` row as MachineState JSON; the JSON columns are embedded as they are stored."""
     (org, machine_id, hostname, os_name, agent_version, last_seq, first_seen, last_seen,
      collected, metrics, facts, health, spool_dropped) = row
-    dumps = json.dumps
+    dumps = _quote
     return (
         f'{{"org":{dumps(org)},"machine_id":{dumps(machine_id)},"hostname":{dumps(hostname)},'
         f'"os":{dumps(os_name)},"agent_version":{dumps(agent_version)},'
