@@ -209,22 +209,32 @@ def main() -> None:
                   f"{single / insert:.2f} of the bare insert")
             print("2. batched (50 per request) vs single")
             print(f"   batched          {batched:8.0f} reports/s   ratio {batched / single:.1f}x  (goal >= 10x)")
-            print("3. cost per report by number of distinct machines (single reports)")
-            by_size = {}
-            for machines in (1, 100, 1000, 10_000):
-                seed_machines(port, machines, "pc-")  # they exist before the measure: updates, not inserts
-                by_size[machines] = load(port, "report", args.seconds, args.clients, machines=machines)
-            for machines, rate in by_size.items():
-                print(f"   {machines:>6} machines {rate:8.0f} reports/s   ratio to 1 machine {rate / by_size[1]:.2f}")
         finally:
             stop(proc)
 
-        tmp2 = tmp / "fleet1000"
-        tmp2.mkdir()
-        config2 = tmp2 / "dashfleet.toml"
-        config2.write_text(config.read_text().replace(str(tmp), str(tmp2)))
-        env2 = dict(env, DASHFLEET_CONFIG=str(config2))
-        proc, port = start_gunicorn("dashfleet_web.app:create_app()", env2, tmp2)
+        def fresh_server(name: str):
+            """gunicorn on a new, empty database (so one phase's data does not weigh on the next)."""
+            folder = tmp / name
+            folder.mkdir()
+            cfg = folder / "dashfleet.toml"
+            cfg.write_text(config.read_text().replace(str(tmp), str(folder)))
+            return start_gunicorn("dashfleet_web.app:create_app()", dict(env, DASHFLEET_CONFIG=str(cfg)), folder)
+
+        print("3. cost per report by number of distinct machines (single reports; a fresh database per size,")
+        print("   the machines stored before the measure, so reports update them)")
+        by_size = {}
+        for machines in (1, 100, 1000, 10_000):
+            proc, port = fresh_server(f"machines{machines}")
+            try:
+                seed_machines(port, machines, "pc-")
+                load(port, "report", 1.0, args.clients, machines=machines)  # warm-up
+                by_size[machines] = load(port, "report", args.seconds, args.clients, machines=machines)
+            finally:
+                stop(proc)
+            rate = by_size[machines]
+            print(f"   {machines:>6} machines {rate:8.0f} reports/s   ratio to 1 machine {rate / by_size[1]:.2f}")
+
+        proc, port = fresh_server("fleet1000")
         try:
             seed_machines(port, 1000)
             median_ms(port, "/api/fleet", 5)

@@ -1,7 +1,7 @@
 """The pages in a real browser (Debian's Chromium via Playwright) against a live server on
 127.0.0.1 with data: they render, sort, filter, keep both across refreshes, switch language and
 remember it, show agent data as text, and log no console error. Screenshots of each page are
-written to docs/screenshots/."""
+written to docs/screenshots/ when DASHFLEET_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import math
 import re
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +82,9 @@ def live_server(tmp_path_factory):
 @pytest.fixture
 def page(chromium_browser, live_server):
     """A fresh browser context (empty localStorage) whose console errors fail the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)  # a loaded CI machine is slow, not wrong
     context = chromium_browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
     pg = context.new_page()
     problems = []
@@ -96,8 +100,15 @@ def page(chromium_browser, live_server):
 
 
 def _shot(pg, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / name), full_page=True)
+    """Screenshot the page: into docs/screenshots/ with DASHFLEET_SCREENSHOTS=1 (to refresh the
+    committed ones), else into a temp folder so a test run leaves the work tree clean."""
+    import os
+    import tempfile
+
+    folder = SHOTS if os.environ.get("DASHFLEET_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "dashfleet-shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(folder / name), full_page=True)
+    assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _ids(pg):
