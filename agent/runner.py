@@ -70,6 +70,7 @@ class Agent:
         self._problem: str | None = None   # the failure being reported, so it is logged once
         self._batch_limit = config.batch_size
         self._single_until_seq: int | None = None
+        self._once = False
 
     def close(self) -> None:
         self.sender.close()
@@ -147,7 +148,10 @@ class Agent:
                 delay = max(delay, answer.retry_after)
         self.next_send = time.monotonic() + delay
         level = logging.ERROR if answer.kind == "blocked" else logging.WARNING
-        if answer.message != self._problem:
+        if self._once:
+            log.log(level, "%s; %d report(s) kept in the spool for the next run", answer.message,
+                    self.spool.depth())
+        elif answer.message != self._problem:
             log.log(level, "%s; next try in %.0f s (%d report(s) waiting in the spool)",
                     answer.message, delay, self.spool.depth())
         else:
@@ -188,6 +192,7 @@ class Agent:
 
     def once(self) -> int:
         """Collect one report, try to deliver the whole spool once. Returns an exit code."""
+        self._once = True
         try:
             self.collect()
         except SpoolError as exc:

@@ -72,6 +72,9 @@ class Spool:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # FULL: a report the agent counted as spooled survives a power cut, not only a crash.
                 self._db.execute("PRAGMA synchronous=FULL")
+                # The queue is read front to back: a small page cache (1 MB) is enough, and it
+                # bounds what a long backlog can add to the agent's memory.
+                self._db.execute("PRAGMA cache_size=-1024")
                 self._db.executescript(_SCHEMA)
                 if os.name == "posix":
                     os.chmod(self.path, 0o600)

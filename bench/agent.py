@@ -138,7 +138,7 @@ def steady(tmp: Path, seconds: float, baseline: int, in_use: int) -> None:
     print(f"  CPU {cpu:.3f} s over {wall:.0f} s = {100 * cpu / wall:.4f} % of one core (target < 0.1 %)")
 
 
-def outage(tmp: Path, reports: int, baseline: int) -> None:
+def outage(tmp: Path, reports: int, baseline: int, in_use: int) -> None:
     state = tmp / "outage"
     probe = start_receiver()
     port = probe.server_address[1]
@@ -173,7 +173,7 @@ def outage(tmp: Path, reports: int, baseline: int) -> None:
         stop(agent)
     print("outage (accelerated: 0.01 s interval, processes collector off, server down, then back):")
     for depth, rss in points:
-        print(f"  {depth:>6} reports spooled: RSS {mb(rss)} ({mb(rss - baseline)} above deps)")
+        print(f"  {depth:>6} reports spooled: RSS {mb(rss)} ({mb(rss - in_use)} above the deps in use)")
     growth = points[-1][1] - points[0][1]
     print(f"  growth from {points[0][0]} to {points[-1][0]} spooled: {mb(growth)}")
     if flush_rss:
@@ -287,7 +287,7 @@ def main() -> None:
         if "binary" in only:
             binary(5)
         if "outage" in only:
-            outage(tmp, args.outage_reports, baseline)
+            outage(tmp, args.outage_reports, baseline, in_use)
         if "steady" in only:
             steady(tmp, args.steady, baseline, in_use)
     finally:

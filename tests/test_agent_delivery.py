@@ -191,6 +191,19 @@ def test_server_down_keeps_reports_and_backs_off(tmp_path, engine):
         agent.close()
 
 
+def test_spool_drops_are_counted_and_told_to_the_server(tmp_path, receiver, engine):
+    agent = make_agent(tmp_path, receiver.url, engine, spool_max_bytes=6000)
+    try:
+        seqs = [agent.collect() for _ in range(12)]      # about 1 kB each: the oldest must go
+        dropped = agent.spool.dropped_total
+        assert dropped > 0
+        assert agent.flush(threading.Event()) is True
+    finally:
+        agent.close()
+    assert receiver.seqs() == seqs[dropped:]             # the newest survive, in order
+    assert receiver.reports[-1]["spool_dropped"] == dropped
+
+
 def test_retry_after_is_honoured(tmp_path, receiver, engine):
     receiver.script = [(429, {"Retry-After": "120"}, {"error": "slow down"})]
     agent = make_agent(tmp_path, receiver.url, engine)
