@@ -71,10 +71,15 @@ def finding_json(f: Finding) -> dict[str, Any]:
 def machine_json(m: MachineState, *, now: datetime, ttl: float, windows: dict[str, dict],
                  full: bool = False) -> dict[str, Any]:
     """One machine for the API. The list (`full=False`) carries the key metrics only."""
-    last_seen = as_utc(m.last_seen)
-    age = max(0.0, (now - last_seen).total_seconds())
-    top = top_finding(m.health.findings)
-    window = maintenance_for(m.machine_id, windows)
+    # This runs once per machine on every fleet refresh: keep it to plain dict work.
+    last_seen = m.last_seen if m.last_seen.tzinfo is timezone.utc else as_utc(m.last_seen)
+    age = (now - last_seen).total_seconds()
+    if age < 0:
+        age = 0.0
+    findings = m.health.findings
+    top = (findings[0] if len(findings) == 1 else top_finding(findings)) if findings else None
+    window = maintenance_for(m.machine_id, windows) if windows else None
+    metrics = m.metrics
     doc: dict[str, Any] = {
         "machine_id": m.machine_id,
         "hostname": m.hostname,
@@ -83,7 +88,7 @@ def machine_json(m: MachineState, *, now: datetime, ttl: float, windows: dict[st
         "status": m.health.status,
         "score": m.health.score,
         "top_reason": finding_json(top) if top else None,
-        "metrics": m.metrics if full else {k: m.metrics[k] for k in KEY_METRICS if k in m.metrics},
+        "metrics": metrics if full else {k: metrics[k] for k in KEY_METRICS if k in metrics},
         "last_seen": iso(last_seen),
         "collected_at": iso(m.collected_at),
         "age_seconds": round(age, 1),
