@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     _add_builtin_commands()
     _add_plugin_commands(argv)
     try:
-        cli.main(args=argv, prog_name="dashfleet", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(code)'s code instead of exiting.
+        rc = cli.main(args=argv, prog_name="dashfleet", standalone_mode=False)
     except ConfigError as exc:
         click.echo(f"dashfleet: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -87,3 +88,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc:
+        sys.exit(rc)
