@@ -114,9 +114,10 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def steady(tmp: Path, seconds: float, baseline: int, in_use: int) -> None:
+def steady(tmp: Path, seconds: float, baseline: int, in_use: int, disable: list[str]) -> None:
     srv = start_receiver()
-    agent = start_agent(tmp / "steady", f"http://127.0.0.1:{srv.server_address[1]}", 10)
+    extra = f"[plugins]\ndisabled = {json.dumps(disable)}\n" if disable else ""
+    agent = start_agent(tmp / f"steady{len(disable)}", f"http://127.0.0.1:{srv.server_address[1]}", 10, extra)
     p = psutil.Process(agent.pid)
     try:
         time.sleep(15)  # start-up and the first cycles are not steady state
@@ -131,7 +132,9 @@ def steady(tmp: Path, seconds: float, baseline: int, in_use: int) -> None:
         stop(agent)
         srv.shutdown()
     med = statistics.median(rss)
-    print(f"steady (`python -m dashfleet_agent`), 10 s interval, {wall:.0f} s window, {srv.count} reports delivered:")
+    without = f", collectors disabled: {', '.join(disable)}" if disable else ", all collectors"
+    print(f"steady (`python -m dashfleet_agent`), 10 s interval, {wall:.0f} s window, {srv.count} reports "
+          f"delivered{without}:")
     print(f"  RSS median {mb(med)} (min {mb(min(rss))}, max {mb(max(rss))}, {len(rss)} samples)")
     print(f"  above the deps imported: {mb(med - baseline)}; above the deps in use: {mb(med - in_use)} "
           f"(target <= 4 MB)")
@@ -273,6 +276,8 @@ def main() -> None:
     ap.add_argument("--outage-reports", type=int, default=5000, help="reports to spool during the outage")
     ap.add_argument("--rounds", type=int, default=200, help="rounds for the per-cycle medians")
     ap.add_argument("--only", choices=["steady", "outage", "cycle", "binary"], action="append")
+    ap.add_argument("--disable", action="append", default=[],
+                    help="collector to disable in the steady run (repeatable), to see what it costs")
     args = ap.parse_args()
     only = set(args.only or ["steady", "outage", "cycle", "binary"])
     print(f"python {sys.version.split()[0]}, {psutil.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
@@ -289,7 +294,7 @@ def main() -> None:
         if "outage" in only:
             outage(tmp, args.outage_reports, baseline, in_use)
         if "steady" in only:
-            steady(tmp, args.steady, baseline, in_use)
+            steady(tmp, args.steady, baseline, in_use, args.disable)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
