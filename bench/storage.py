@@ -133,6 +133,8 @@ def populate(st, machines: list[str], per_machine: int, end: float, rng: random.
                 print(f"  loaded {done:,}/{total:,} samples ({rate:,.0f}/s)", file=sys.stderr)
     flush(rows)
     st.rebuild_rollups()  # the bulk rows bypassed save_report, which keeps the rollups
+    if hasattr(st, "analyze"):
+        st.analyze()  # PostgreSQL: what autovacuum would do after such a load
 
 
 def measure(st, machines: list[str], chart_machine: str, saves: int, end: float, rng: random.Random) -> dict:

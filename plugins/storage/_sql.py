@@ -64,6 +64,7 @@ class _Dialect:
     least: str
     bucket: str  # bucket index of `collected_at`, params: (since, width)
     floor_prefix: str  # floor_int(x) = floor_prefix + x + floor_suffix, for x >= 0
+    lateral: bool  # join ranges to samples with LATERAL (PostgreSQL), else a plain join (SQLite)
     floor_suffix: str
     slot: str  # the `rollups` slot of `s.collected_at`
 
@@ -79,6 +80,7 @@ SQLITE = _Dialect(
     least="min",
     bucket="CAST((s.collected_at - ?) / ? AS INTEGER)",
     floor_prefix="CAST(",
+    lateral=False,
     floor_suffix=" AS INTEGER)",
     slot=f"CAST(s.collected_at / {SLOT} AS INTEGER)",
 )
@@ -91,6 +93,7 @@ POSTGRESQL = _Dialect(
     least="LEAST",
     bucket="CAST(floor((s.collected_at - ?) / ?) AS INTEGER)",
     floor_prefix="CAST(floor(",
+    lateral=True,
     floor_suffix=") AS INTEGER)",
     slot=f"CAST(floor(s.collected_at / {SLOT}) AS BIGINT)",
 )
@@ -658,11 +661,16 @@ class SqlStorage(Storage):
         for part in range(0, len(raw_ranges), 400):  # one statement: an index seek per range
             ranges = raw_ranges[part:part + 400]
             values = ", ".join("(?, ?)" for _ in ranges)
+            in_range = "s.org = ? AND s.machine_id = ? AND s.collected_at >= r.lo AND s.collected_at < r.hi"
+            if d.lateral:  # one index range scan per range, whatever the planner's statistics say
+                source = (f"r CROSS JOIN LATERAL (SELECT s.collected_at, {', '.join(f's.{c}' for c in core.values()) or 's.id'} "
+                          f"FROM samples s WHERE {in_range} OFFSET 0) AS s")  # OFFSET 0: not flattened
+            else:
+                source = f"r JOIN samples s ON {in_range}"
             rows += tx.all(
                 f"WITH r (lo, hi) AS (VALUES {values}) "
                 f"SELECT {d.least}({d.bucket}, ?) AS b, count(*){', ' + per_sample if per_sample else ''} "
-                f"FROM r JOIN samples s ON s.org = ? AND s.machine_id = ? "
-                f"AND s.collected_at >= r.lo AND s.collected_at < r.hi GROUP BY b",
+                f"FROM {source} GROUP BY b",
                 (*(x for pair in ranges for x in pair), start, width, points - 1, org, machine_id),
             )
         for row in rows:

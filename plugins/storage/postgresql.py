@@ -110,6 +110,12 @@ class PostgresStorage(SqlStorage):
                 for row in rows:
                     copy.write_row(row)
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics, e.g. after a bulk load (autovacuum does it in time;
+        until then a chart query may be planned as if the tables were empty)."""
+        with self._pool.connection() as conn:
+            conn.execute("ANALYZE")
+
     def close(self) -> None:
         self._pool.close()
 
