@@ -60,6 +60,11 @@ class Sender:
         })
         # Passed with every request: a session-level value would lose to $REQUESTS_CA_BUNDLE.
         self.verify: bool | str = ca_bundle if (verify_tls and ca_bundle) else verify_tls
+        if not verify_tls:
+            # The host already warned once at start; urllib3 would warn on every POST.
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.trust_env = True  # honour HTTPS_PROXY / NO_PROXY like other tools on the machine
         self.ca_bundle = ca_bundle
 

@@ -333,6 +333,11 @@ def test_tls_verified_by_default_with_clear_error_and_ca_bundle(tmp_path, engine
         finally:
             agent.close()
         assert len(srv.seqs()) == 2                  # the spooled one and the new one
+        agent = make_agent(tmp_path, srv.url, engine, verify_tls=False)   # off on purpose: still sends
+        try:
+            assert agent.once() == EXIT_DELIVERED
+        finally:
+            agent.close()
     finally:
         srv.stop()
 
