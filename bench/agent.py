@@ -265,7 +265,24 @@ def binary(rounds: int) -> None:
     base = med([sys.executable, "-c", "pass"])
     cli = med([str(DASHFLEET), "agent", "--help"])
     start = med([str(exe), "--help"])
+    srv = start_receiver()
+    tmp = Path(tempfile.mkdtemp(prefix="dashfleet-bench-bin-"))
+    proc = subprocess.Popen([str(exe), "--server", f"http://127.0.0.1:{srv.server_address[1]}", "--token", TOKEN,
+                             "--state-dir", str(tmp / "s"), "--interval", "10"], env={},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(15)
+        boot = psutil.Process(proc.pid)
+        kids = boot.children()
+        rss_agent = sum(k.memory_info().rss for k in kids)
+        rss_boot = boot.memory_info().rss
+    finally:
+        stop(proc)
+        srv.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"binary dist/dashfleet-agent: {mb(exe.stat().st_size)}")
+    print(f"  running at a 10 s interval after 15 s: agent process RSS {mb(rss_agent)}, "
+          f"plus the one-file bootloader {mb(rss_boot)}")
     print(f"  start to --help, median of {rounds}: {start:.2f} s; `python -c pass` {base:.3f} s "
           f"({start / base:.0f}x); `dashfleet agent --help` from the venv {cli:.2f} s ({start / cli:.1f}x)")
 
