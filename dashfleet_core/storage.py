@@ -19,8 +19,13 @@ from .config import ConfigError, Settings
 from .models import DEFAULT_ORG, AuditEntry, Bucket, Event, Health, MachineState, Report, Sample
 
 
-class StorageError(Exception):
-    """Storage cannot be used as it is; the message says what is wrong and how to recover."""
+class StorageError(ConfigError):
+    """Storage cannot be used as it is; the message says what is wrong and how to recover.
+
+    A ConfigError, so every host that reports configuration problems at start-up (the CLI's
+    `main`: "dashfleet: <message>") reports this one the same way instead of a traceback."""
+
+    exit_code = 1
 
 
 @dataclass

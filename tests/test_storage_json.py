@@ -150,3 +150,18 @@ def test_unknown_scheme_lists_the_available_ones(settings_factory):
     with pytest.raises(ConfigError) as err:
         open_storage(settings, make_plugin_manager(settings), "mongodb://x/y")
     assert "json://" in str(err.value) and "sqlite://" in str(err.value) and "postgresql://" in str(err.value)
+
+
+def test_the_server_refuses_to_start_on_an_unreadable_state_file(tmp_path):
+    from tests.conftest import dashfleet_cmd
+
+    path = tmp_path / "logs" / "fleet_state.json"
+    path.parent.mkdir()
+    path.write_text('{"machines": {"pc-1": {"latest": ')
+    env = {**os.environ, "DASHFLEET_STORAGE": f"json:///{path}", "FLEET_TOKEN": "t" * 32}
+    proc = subprocess.run([*dashfleet_cmd(), "web", "--port", "0"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("dashfleet: the JSON state file") and "Traceback" not in proc.stderr
+    assert str(path) in proc.stderr and "To recover" in proc.stderr
+    assert path.read_text() == '{"machines": {"pc-1": {"latest": '
