@@ -7,6 +7,7 @@ import re
 import socket
 from collections import namedtuple
 import threading
+from datetime import datetime, timedelta, timezone
 
 import psutil
 import pytest
@@ -72,6 +73,42 @@ def test_disk_reports_the_system_volume(collectors):
     assert 0 <= reading.metrics["disk.percent"] <= 100
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand, so no test waits or depends on timing."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+sdiskpart = namedtuple("sdiskpart", "device mountpoint fstype opts")
+
+
+def test_disk_rereads_the_volume_list_only_every_partitions_seconds(monkeypatch, tmp_path):
+    from dashfleet_plugins.collectors import disk
+
+    listings = []
+
+    def partitions(all=False):
+        listings.append(all)
+        # /dev is a real mount point here; tmp_path is listed but not mounted (an unmounted volume)
+        return [sdiskpart("devtmpfs", "/dev", "devtmpfs", "rw"), sdiskpart("/dev/x", str(tmp_path), "ext4", "rw")]
+
+    monkeypatch.setattr(disk.psutil, "disk_partitions", partitions)
+    clock = FakeClock()
+    collector = disk.DiskCollector(clock=clock)
+    first = collector.collect().metrics
+    assert "disk.dev.percent" in first
+    assert not [k for k in first if tmp_path.name in k]  # listed but not a mount point: left out
+    clock.now += disk.PARTITIONS_SECONDS - 1
+    assert collector.collect().metrics.keys() == first.keys() and len(listings) == 1
+    clock.now += 1
+    collector.collect()
+    assert len(listings) == 2
+
+
 def test_uptime(collectors):
     m = collectors["uptime"].collect().metrics
     assert m["uptime.boot_time"] == psutil.boot_time()
@@ -103,8 +140,8 @@ def test_network_rates_count_traffic_since_the_last_cycle(collectors):
     assert m["network.errors_in_per_s"] >= 0 and m["network.drops_per_s"] >= 0
 
 
-def test_processes_count_and_top_consumers(collectors):
-    reading = collectors["processes"].collect()
+def test_processes_count_and_top_consumers():
+    reading = make_default_collector().collect()  # a fresh collector: its first cycle scans
     assert reading.metrics["processes.count"] >= 1
     assert reading.metrics["processes.top_memory_bytes"] > 0
     top = reading.facts["processes.top_memory"].split(", ")
@@ -117,6 +154,53 @@ def test_processes_top_setting_zero_names_nobody():
     pm = make_plugin_manager(settings, entrypoints=False)
     reading = gather(pm, "register_collectors", "collector", settings=settings)["processes"].collect()
     assert reading.facts == {} and reading.metrics["processes.count"] >= 1
+
+
+def test_processes_scan_for_top_consumers_only_every_scan_seconds():
+    from dashfleet_plugins.collectors.processes import ProcessCollector
+
+    clock = FakeClock()
+    collector = ProcessCollector(top=2, scan_seconds=60, clock=clock)
+    clock.now += 10
+    scanned = collector.collect()
+    assert {"processes.count", "processes.top_cpu_percent", "processes.top_memory_bytes"} <= set(scanned.metrics)
+    assert len(scanned.facts["processes.top_memory"].split(", ")) == 2
+    assert scanned.facts["processes.cpu_window_seconds"] == "10"  # since the priming at start
+    scanned_at = datetime.fromisoformat(scanned.facts["processes.scanned_at"])
+    assert scanned_at.tzinfo is not None and abs(datetime.now(timezone.utc) - scanned_at) < timedelta(minutes=5)
+
+    clock.now += 59
+    between = collector.collect()
+    # measured every cycle: the count; not measured: the top values, so they are not sent again
+    assert set(between.metrics) == {"processes.count"} and between.metrics["processes.count"] >= 1
+    # the facts are the last scan's, saying when it ran
+    assert between.facts == scanned.facts
+
+    clock.now += 1
+    rescanned = collector.collect()
+    assert "processes.top_memory_bytes" in rescanned.metrics
+    assert rescanned.facts["processes.cpu_window_seconds"] == "60"
+
+
+def test_processes_scan_seconds_zero_scans_every_cycle():
+    from dashfleet_plugins.collectors.processes import ProcessCollector
+
+    collector = ProcessCollector(top=1, scan_seconds=0, clock=FakeClock())
+    assert all("processes.top_memory_bytes" in collector.collect().metrics for _ in range(3))
+
+
+def test_processes_scan_seconds_setting_reaches_the_collector():
+    settings = settings_from_dict({"plugins": {"enabled": ["processes"], "processes": {"scan_seconds": 300}}})
+    pm = make_plugin_manager(settings, entrypoints=False)
+    collector = gather(pm, "register_collectors", "collector", settings=settings)["processes"]
+    assert collector.scan_seconds == 300
+    assert make_default_collector().scan_seconds == 60
+
+
+def make_default_collector():
+    settings = settings_from_dict({"plugins": {"enabled": ["processes"]}})
+    pm = make_plugin_manager(settings, entrypoints=False)
+    return gather(pm, "register_collectors", "collector", settings=settings)["processes"]
 
 
 def test_battery_absent_is_not_an_error(collectors):
