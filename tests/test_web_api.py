@@ -329,6 +329,49 @@ def test_openapi_document_is_3_1_and_describes_every_api_path(api):
     assert refs <= set(doc["components"]["schemas"])
 
 
+def test_openapi_document_describes_every_api_route_and_method(api):
+    """Every rule of the app's url_map under /api/ (each method but HEAD/OPTIONS) is in the document,
+    so a new endpoint cannot be added without describing it."""
+    import re
+
+    from flask import current_app
+
+    _, client = api
+    doc = client.get("/api/openapi.json").json
+    with client.application.app_context():
+        rules = list(current_app.url_map.iter_rules())
+    missing = []
+    for rule in rules:
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if method.lower() not in doc["paths"].get(path, {}):
+                missing.append(f"{method} {path}")
+    assert not missing, f"routes missing from web/openapi.py: {missing}"
+    assert len([r for r in rules if r.rule.startswith("/api/")]) >= 15
+
+
+def test_openapi_alerting_and_action_schemas_match_real_responses(rig):
+    fleet, client = rig({"actions.token": "act-token"})
+    auth = {"Authorization": "Bearer act-token"}
+    client.post("/api/fleet/report", json=report("m1"), headers=AUTH)
+    started = client.post("/api/fleet/m1/maintenance", json={"minutes": 30, "reason": "patching"}, headers=auth)
+    assert started.status_code == 201
+    schemas.MaintenanceStarted.model_validate(started.json)
+    schemas.MaintenanceWindows.model_validate(client.get("/api/maintenance").json)
+    schemas.EventList.model_validate(client.get("/api/fleet/m1/events").json)
+    for entry in client.get("/api/actions", headers=auth).json:
+        schemas.ActionCatalogueEntry.model_validate(entry)
+    ended = client.delete("/api/fleet/m1/maintenance", headers=auth)
+    assert ended.status_code == 200
+    schemas.MaintenanceEnded.model_validate(ended.json)
+    doc = client.get("/api/openapi.json").json
+    assert doc["paths"]["/api/action"]["post"]["security"] == [{"actionToken": []}]
+    assert "Retry-After" in doc["paths"]["/api/action"]["post"]["responses"]["429"]["headers"]
+    assert {"ActionResult", "AuditEntry", "Event"} <= set(doc["components"]["schemas"])
+
+
 def test_security_headers_on_pages_and_api(api):
     _, client = api
     for path in ("/", "/fleet", "/api/fleet"):

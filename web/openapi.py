@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from dashfleet_core import __version__
 from dashfleet_core.models import (MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, MAX_NAME, METRIC_NAME_PATTERN,
-                                   Event, Report)
+                                   ActionResult, AuditEntry, Event, Report)
 
 from . import schemas as s
 
@@ -20,6 +20,9 @@ MODELS = [
     (s.BatchAccepted, "serialization"), (s.FleetList, "serialization"), (s.MachineDetail, "serialization"),
     (s.MachineHistory, "serialization"), (s.LocalStats, "serialization"), (s.LocalStatus, "serialization"),
     (s.LocalHistory, "serialization"), (s.Healthz, "serialization"), (Event, "serialization"),
+    (ActionResult, "serialization"), (AuditEntry, "serialization"), (s.ActionCatalogueEntry, "serialization"),
+    (s.MaintenanceStarted, "serialization"), (s.MaintenanceEnded, "serialization"),
+    (s.MaintenanceWindows, "serialization"),
 ]
 
 
@@ -109,6 +112,10 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [_query("limit", {"type": "integer"},
                                   "rows (default 300); clamped to 1..500, never an error")],
             "responses": {"200": _json(_ref("LocalHistory"), "samples"), "400": bad}}},
+        "/api/openapi.json": {"get": {
+            "operationId": "getOpenApi", "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         "/healthz": {"get": {
             "operationId": "healthz", "summary": "Liveness and storage check",
             "responses": {"200": _json(_ref("Healthz"), "up"), "503": _error("storage unavailable")}}},
@@ -117,15 +124,124 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "Prometheus text format (or OpenMetrics on request)",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }
+    paths.update(_action_paths())
+    paths.update(_alerting_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "DashFleet API", "version": __version__,
                  "description": "Agents report to POST /api/fleet/report with a bearer FLEET_TOKEN; "
-                                "the read endpoints are open."},
+                                "actions, the audit log and maintenance windows need a bearer "
+                                "ACTION_TOKEN (unset: refused); the other read endpoints are open."},
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {"fleetToken": {"type": "http", "scheme": "bearer",
-                                               "description": "FLEET_TOKEN"}},
+                                               "description": "FLEET_TOKEN"},
+                                "actionToken": {"type": "http", "scheme": "bearer",
+                                                "description": "ACTION_TOKEN (or `token` in the JSON body)"}},
+        },
+    }
+
+
+ACTION_TOKEN = [{"actionToken": []}]
+NO_ACTION_TOKEN = "missing or wrong ACTION_TOKEN"
+REFUSED = "ACTION_TOKEN is not configured on the server: every call is refused"
+
+
+def _action_paths() -> dict[str, Any]:
+    """web/blueprints/actions.py: run an action, the catalogue, the audit log."""
+    body = {"type": "object", "additionalProperties": False, "required": ["action"], "properties": {
+        "action": {"type": "string", "description": "a name from GET /api/actions"},
+        "params": {"type": "object", "description": "the action's parameters (dry_run goes here)"},
+        "token": {"type": "string", "description": "ACTION_TOKEN, for clients that cannot send a header"}}}
+    return {
+        "/api/action": {"post": {
+            "operationId": "runAction",
+            "summary": "Run an action from the catalogue on the server's machine (audited, rate limited)",
+            "security": ACTION_TOKEN,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": _json(_ref("ActionResult"), "the action ran, or (ok false) is not supported on "
+                                                   "this platform or failed: see summary"),
+                "400": _error("the body is not a JSON object, or names no known action "
+                              "(`available` lists them)"),
+                "401": _error(NO_ACTION_TOKEN),
+                "403": _error(f"the action is not in [actions] allowed (`allowed` lists those that are), "
+                              f"or {REFUSED}"),
+                "409": _error("the same action is already running"),
+                "422": _error("unknown body fields or invalid params; `fields` names them"),
+                "429": {**_error("too many calls; retry after Retry-After seconds"),
+                        "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                    "description": "seconds to wait"}}},
+            }}},
+        "/api/actions": {"get": {
+            "operationId": "listActions", "summary": "The action catalogue, with what is allowed and supported",
+            "security": ACTION_TOKEN,
+            "responses": {"200": _json({"type": "array", "items": _ref("ActionCatalogueEntry")}, "the catalogue"),
+                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED)}}},
+        "/api/audit": {"get": {
+            "operationId": "listAudit", "summary": "The audit log of actions and refused calls, newest first",
+            "security": ACTION_TOKEN,
+            "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                                  "rows (default 100); outside 1..1000 is a 400")],
+            "responses": {"200": _json({"type": "array", "items": _ref("AuditEntry")}, "audit rows"),
+                          "400": _error("limit is not a whole number from 1 to 1000"),
+                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED)}}},
+    }
+
+
+MAINTENANCE_SCOPE = {"name": "machine_id", "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": r"^(\*|[A-Za-z0-9][A-Za-z0-9._:@-]{0,127})$"},
+                     "description": "a machine id, or * for the whole fleet"}
+
+
+def _maintenance_ops(scope: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    body = {"type": "object", "properties": {
+        "until": {"type": "string", "format": "date-time", "description": "end (ISO-8601, no zone = UTC)"},
+        "minutes": {"type": "number", "exclusiveMinimum": 0, "description": "or: end this many minutes from now"},
+        "reason": {"type": "string", "maxLength": 500}, "by": {"type": "string", "maxLength": 500},
+        "token": {"type": "string", "description": "ACTION_TOKEN, for clients that cannot send a header"}}}
+    errors = {"401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED)}
+    return {
+        "post": {
+            "operationId": f"start{scope}Maintenance",
+            "summary": "Open (or extend) a maintenance window: alerts are held until it ends "
+                       "(give until or minutes, at most 366 days)",
+            "security": ACTION_TOKEN, "parameters": parameters,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"201": _json(_ref("MaintenanceStarted"), "the window is stored"),
+                          "400": _error("no JSON object, both or neither of until/minutes, a time in the past, "
+                                        "or a bad machine id; `fields` names them"),
+                          **errors}},
+        "delete": {
+            "operationId": f"end{scope}Maintenance",
+            "summary": "End a stored maintenance window now (config windows end only by editing the config)",
+            "security": ACTION_TOKEN, "parameters": parameters,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _json(_ref("MaintenanceEnded"), "ended"),
+                          "400": _error("a bad machine id or body"), **errors,
+                          "404": _error("no stored window for it")}},
+    }
+
+
+def _alerting_paths() -> dict[str, Any]:
+    """web/blueprints/alerts.py: a machine's events and maintenance windows."""
+    return {
+        "/api/fleet/{machine_id}/events": {"get": {
+            "operationId": "getMachineEvents",
+            "summary": "A machine's events (with the fleet-wide maintenance events), newest first",
+            "parameters": [MAINTENANCE_SCOPE,
+                           _query("limit", {"type": "integer"}, "events (default 100); clamped to 1..1000")],
+            "responses": {"200": _json({"type": "object", "additionalProperties": False, "required": ["events"],
+                                        "properties": {"events": {"type": "array", "items": _ref("Event")}}},
+                                       "events, newest first"),
+                          "400": _error("not a machine id, or limit is not an integer"),
+                          "404": _error("no such machine")}}},
+        "/api/fleet/{machine_id}/maintenance": _maintenance_ops("Machine", [MAINTENANCE_SCOPE]),
+        "/api/maintenance": {
+            "get": {"operationId": "listMaintenance",
+                    "summary": "Every maintenance window in force, stored or from [[alerts.maintenance]]",
+                    "responses": {"200": _json(_ref("MaintenanceWindows"), "windows in force")}},
+            **_maintenance_ops("Fleet", []),
         },
     }

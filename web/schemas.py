@@ -149,3 +149,48 @@ class Healthz(_Out):
     status: Literal["ok"]
     version: str
     storage: str
+
+
+# --- actions and alerting (their blueprints answer these shapes) -------------------------------
+
+
+class ActionCatalogueEntry(_Out):
+    """One action of `GET /api/actions`."""
+
+    name: str
+    description: str
+    platforms: list[str]
+    changes_machine: bool
+    plugin: str
+    allowed: bool = Field(description="listed in [actions] allowed (or no list is configured)")
+    supported: bool = Field(description="runs on this server's platform")
+    params: dict = Field(description="JSON Schema of the action's parameters")
+
+
+class EventList(_Out):
+    events: list[dict] = Field(description="Events, newest first (see the Event schema)")
+
+
+class MaintenanceWindowOut(BaseModel):
+    """A window in force: stored ones also carry `since`, listed ones `machine` (an id or `*`)."""
+
+    until: str
+    reason: str
+    by: str
+    since: str | None = None
+    machine: str | None = None
+
+
+class MaintenanceStarted(_Out):
+    machine_id: str = Field(description="the machine, or * for the whole fleet")
+    maintenance: MaintenanceWindowOut
+
+
+class MaintenanceEnded(_Out):
+    machine_id: str
+    ended: bool
+
+
+class MaintenanceWindows(_Out):
+    windows: dict[str, MaintenanceWindowOut] = Field(
+        description="by machine id or * (stored windows) and config-<n> ([[alerts.maintenance]])")
