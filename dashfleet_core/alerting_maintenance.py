@@ -49,6 +49,8 @@ def active_windows(storage, windows: list[MaintenanceWindow], now: datetime,
     ``config-<n>``. Each value has ``machine`` (an id or ``*``), ``until``, ``reason`` and ``by``."""
     found: dict[str, dict[str, Any]] = {}
     for key, value in storage.kv_list(NAMESPACE, org=org).items():
+        if not isinstance(value, dict):  # not written by the API: nothing to honour or show
+            continue
         try:
             until = parse_until(str(value.get("until", "")))
         except ValueError:

@@ -208,6 +208,29 @@ def test_fleet_shows_maintenance_windows_from_storage(api):
     assert all(m["maintenance_until"] for m in doc["machines"]) and doc["maintenance_all_until"]
 
 
+def test_fleet_shows_maintenance_windows_from_the_config(rig):
+    now = utcnow()
+    daily = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"  # covers now
+    until = (now + timedelta(hours=3)).replace(microsecond=0)
+    fleet, client = rig({"alerts.maintenance": [
+        {"machine": "b", "until": until.isoformat(), "reason": "disk swap"},
+        {"machine": "c", "daily": daily, "reason": "nightly backup"},
+        {"machine": "a", "until": (now - timedelta(hours=1)).isoformat()},  # over: not shown
+    ]})
+    for machine_id in ("a", "b", "c"):
+        _store_at(fleet, machine_id, 1)
+    by_id = {m["machine_id"]: m for m in client.get("/api/fleet").json["machines"]}
+    assert by_id["a"]["maintenance_until"] is None
+    assert by_id["b"]["maintenance_until"] == until.isoformat()[:-6] + "Z"
+    assert by_id["c"]["maintenance_until"] is not None
+    detail = client.get("/api/fleet/c").json
+    assert detail["maintenance"]["reason"] == "nightly backup" and detail["maintenance"]["by"] == "config"
+    # a stored window ending later than the config one wins for the same machine
+    later = (now + timedelta(hours=5)).replace(microsecond=0)
+    fleet.storage.kv_put("maintenance", "b", {"until": later.isoformat(), "reason": "extended", "by": "ops"})
+    assert client.get("/api/fleet/b").json["maintenance"]["reason"] == "extended"
+
+
 def test_machine_detail_and_404(api):
     fleet, client = api
     client.post("/api/fleet/report", json=report(facts={"os.name": XSS}, os="Linux"), headers=AUTH)

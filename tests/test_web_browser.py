@@ -48,6 +48,9 @@ def _seed(fleet: Fleet) -> None:
         fleet.storage.save_reports(items, received_at=now - timedelta(seconds=age))
     fleet.storage.add_event(Event(machine_id="ws-design-02", kind="status_changed", previous="ok",
                                   status="critical", score=50, message="cpu.percent is 97.5", at=now))
+    # a silent event carries the status tracked before the machine went quiet (ok here)
+    fleet.storage.add_event(Event(machine_id="laptop-old", kind="silent", previous="ok", status="ok",
+                                  message="no report for 60 minutes", at=now - timedelta(minutes=5)))
     fleet.storage.kv_put("maintenance", "srv-files", {"until": (now + timedelta(hours=2)).isoformat(),
                                                       "reason": "disk replacement", "by": "ops"})
     for i in range(300):
@@ -220,6 +223,17 @@ def test_machine_page_facts_findings_chart_events(page):
     with page.expect_response(lambda r: "/history?" in r.url):
         page.select_option("#range", "604800")
     expect(page.locator("#m-chart-empty")).to_be_hidden()
+
+
+def test_machine_page_shows_no_status_badge_on_a_silent_event(page):
+    from playwright.sync_api import expect
+
+    page.goto(page.base + "/fleet/laptop-old")
+    event = page.locator("#events li.event")
+    expect(event).to_have_count(1)
+    expect(event).to_contain_text("Went silent")
+    expect(event).to_contain_text("no report for 60 minutes")
+    assert event.locator(".badge").count() == 0  # not "Went silent OK"
 
 
 def test_machine_page_of_a_hostile_hostname_shows_it_as_text(page):

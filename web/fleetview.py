@@ -3,13 +3,13 @@ maintenance window, built from storage in one pass (shared by `/api/fleet` and `
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.models import DEFAULT_ORG, Finding, MachineState, as_utc, utcnow
 
-MAINTENANCE = "maintenance"
 WHOLE_FLEET = "*"
 KEY_METRICS = ("cpu.percent", "memory.percent", "disk.percent", "uptime.seconds")
 SEVERITY_RANK = {"critical": 2, "warn": 1}
@@ -37,11 +37,15 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def maintenance_windows(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None = None) -> dict[str, dict]:
-    """Current maintenance windows by key (a machine id, or `*` for the whole fleet)."""
+    """Current maintenance windows by key (a machine id, or `*` for the whole fleet): those stored
+    through the API and those of `[[alerts.maintenance]]` in the config, the later-ending where
+    both cover one key (the windows alerting honours, so the page says what alerting does)."""
+    from dashfleet_core.alerting_maintenance import windows_by_machine
+
     now = now or utcnow()
     current = {}
-    for key, value in fleet.storage.kv_list(MAINTENANCE, org=org).items():
-        until = parse_time(value.get("until")) if isinstance(value, dict) else None
+    for key, value in windows_by_machine(fleet.storage, fleet.settings.alerts.maintenance, now, org).items():
+        until = parse_time(value.get("until"))
         if until is not None and until > now:
             current[key] = {"until": until, "reason": str(value.get("reason", "")),
                             "by": str(value.get("by", ""))}
@@ -68,17 +72,22 @@ def finding_json(f: Finding) -> dict[str, Any]:
             "severity": f.severity, "message": f.message, "source": f.source}
 
 
+def live_state(machine_id: str, last_seen: datetime, now: datetime,
+               windows: dict[str, dict]) -> tuple[float, dict | None]:
+    """What changes with the clock, not with the machine: its age in seconds (never negative)
+    and the maintenance window covering it now."""
+    age = (now - last_seen).total_seconds()
+    return (age if age > 0 else 0.0), (maintenance_for(machine_id, windows) if windows else None)
+
+
 def machine_json(m: MachineState, *, now: datetime, ttl: float, windows: dict[str, dict],
                  full: bool = False) -> dict[str, Any]:
     """One machine for the API. The list (`full=False`) carries the key metrics only."""
     # This runs once per machine on every fleet refresh: keep it to plain dict work.
     last_seen = m.last_seen if m.last_seen.tzinfo is timezone.utc else as_utc(m.last_seen)
-    age = (now - last_seen).total_seconds()
-    if age < 0:
-        age = 0.0
+    age, window = live_state(m.machine_id, last_seen, now, windows)
     findings = m.health.findings
     top = (findings[0] if len(findings) == 1 else top_finding(findings)) if findings else None
-    window = maintenance_for(m.machine_id, windows) if windows else None
     metrics = m.metrics
     doc: dict[str, Any] = {
         "machine_id": m.machine_id,
@@ -119,3 +128,72 @@ def fleet_json(fleet: Fleet, org: str = DEFAULT_ORG) -> dict[str, Any]:
     return {"generated_at": iso(now), "ttl_seconds": server.ttl_seconds,
             "purge_days": server.purge_days, "count": len(items), "machines": items,
             "maintenance_all_until": iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None}
+
+
+# --- `GET /api/fleet` as JSON text -----------------------------------------------------------------
+# The fleet list is read every few seconds while each machine changes about once a minute, and
+# storage hands back the same MachineState object while a machine's row is unchanged. So each
+# machine's entry is serialised once, as JSON text around the three fields that change with the
+# clock or the maintenance windows (`LIVE_FIELDS`), and a request only fills those in.
+
+LIVE_FIELDS = ("age_seconds", "expired", "maintenance_until")
+_COMPACT = {"separators": (",", ":")}  # what the app's JSON provider writes (ensure_ascii too)
+
+
+class _Entry:
+    """One machine's list entry as JSON text pieces; `pieces[i]` is followed by `LIVE_FIELDS[i]`."""
+
+    __slots__ = ("state", "last_seen", "sort_key", "pieces")
+
+    def __init__(self, m: MachineState) -> None:
+        self.state = m  # kept alive, so its id() cannot be reused while it is cached
+        self.last_seen = m.last_seen if m.last_seen.tzinfo is timezone.utc else as_utc(m.last_seen)
+        self.sort_key = (m.hostname or m.machine_id).lower()
+        doc = machine_json(m, now=self.last_seen, ttl=0.0, windows={})
+        pieces, static = [], {}
+        for key, value in doc.items():
+            if key in LIVE_FIELDS:
+                pieces.append((key, static))
+                static = {}
+            else:
+                static[key] = value
+        if [key for key, _ in pieces] != list(LIVE_FIELDS):
+            raise RuntimeError(f"machine_json must carry {LIVE_FIELDS} once each, in that order")
+        # `{"a":1,"b":2}` -> `{"a":1,"b":2,"age_seconds":` ... `,"spool_dropped":0}`
+        text = [json.dumps(part, **_COMPACT)[1:-1] for _, part in pieces] + [json.dumps(static, **_COMPACT)[1:-1]]
+        self.pieces = ["{" + text[0] + ("," if text[0] else "") + '"age_seconds":',
+                       ',"expired":', ',"maintenance_until":', (("," + text[3]) if text[3] else "") + "}"]
+        if text[1] or text[2]:
+            raise RuntimeError("machine_json must keep age_seconds, expired, maintenance_until together")
+
+    def render(self, now: datetime, ttl: float, windows: dict[str, dict]) -> str:
+        age, window = live_state(self.state.machine_id, self.last_seen, now, windows)
+        until = json.dumps(iso(window["until"])) if window else "null"
+        p = self.pieces
+        return f"{p[0]}{round(age, 1)!r}{p[1]}{'true' if age > ttl else 'false'}{p[2]}{until}{p[3]}"
+
+
+_entries: dict[int, _Entry] = {}
+
+
+def fleet_list_text(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None = None) -> str:
+    """`fleet_json` as the JSON text the app would write for it (same keys, order and values),
+    reusing each unchanged machine's serialised entry from the previous request."""
+    global _entries
+    now = now or utcnow()
+    server = fleet.settings.server
+    machines = fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.purge_days))
+    windows = maintenance_windows(fleet, org, now)
+    known = _entries
+    entries = [known.get(id(m)) for m in machines]
+    entries = [e if e is not None and e.state is m else _Entry(m) for e, m in zip(entries, machines)]
+    # only this request's machines stay cached (one fleet per process in practice; a dict
+    # replaced whole, so safe for threads)
+    _entries = {id(e.state): e for e in entries}
+    entries.sort(key=lambda e: e.sort_key)
+    ttl = server.ttl_seconds
+    head = json.dumps({"generated_at": iso(now), "ttl_seconds": ttl, "purge_days": server.purge_days,
+                       "count": len(entries)}, **_COMPACT)[:-1]
+    whole = json.dumps(iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None)
+    return (head + ',"machines":[' + ",".join([e.render(now, ttl, windows) for e in entries])
+            + '],"maintenance_all_until":' + whole + "}\n")

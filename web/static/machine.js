@@ -56,7 +56,9 @@ function renderEvents() {
   if (!events.length) { ul.appendChild(el("li", { cls: "muted", i18n: "machine.noevents" })); return; }
   events.forEach((e) => {
     const badge = el("span");
-    if (e.status) statusBadge(badge, e.status, false);
+    // "silent" events carry the status tracked before the machine went quiet (usually ok),
+    // which would read as the machine being fine: the kind says it all.
+    if (e.status && e.kind !== "silent") statusBadge(badge, e.status, false);
     ul.appendChild(el("li", { cls: "event" }, [
       el("time", { text: fmtTime(e.at) }), el("strong", { text: " " + t("event." + e.kind) + " " }),
       badge, el("span", { cls: "muted", text: e.message ? " " + e.message : "" }),
