@@ -151,3 +151,32 @@ def test_the_commented_example_config_is_valid_and_matches_the_defaults():
         assert getattr(s, section) == getattr(defaults, section), section
     assert s.health.thresholds["cpu.percent"] == defaults.health.thresholds["cpu.percent"]
     assert s.health.sustain == defaults.health.sustain
+
+
+def test_the_commented_examples_in_the_example_config_are_valid_when_uncommented():
+    """Every `# [table]` / `# key = value` line of the example is a real setting: uncommented, the
+    file still loads and each plugin accepts its table, so the examples cannot drift from the code."""
+    import re
+    import tomllib
+
+    from conftest import REPO
+    from dashfleet_core.plugins import make_plugin_manager
+    from dashfleet_plugins.actions.cleanup_temp import Options as CleanupTempOptions
+    from dashfleet_plugins.collectors.processes import ProcessSettings
+    from dashfleet_plugins.notifiers.email_smtp import EmailSettings
+    from dashfleet_plugins.notifiers.webhook import WebhookSettings
+
+    text = (REPO / "examples" / "dashfleet.toml").read_text(encoding="utf-8")
+    setting = re.compile(r"^# ((?:\[\[?[a-z_.]+\]\]?|[a-z_]+ = ).*)$")
+    uncommented = "\n".join(m.group(1) if (m := setting.match(line)) else line for line in text.splitlines())
+    data = tomllib.loads(uncommented)
+    assert data["plugins"].pop("example") == {"max_uptime_days": 30}  # a third-party plugin, not installed here
+    s = settings_from_dict(data, source="example, uncommented")
+    make_plugin_manager(s, entrypoints=False)
+    assert s.actions.allowed and [w.daily for w in s.alerts.maintenance] == ["02:00-03:30", None]
+    assert s.agent.server == "https://dashfleet.example.com"
+    email = s.plugin_settings("email", EmailSettings)
+    assert email.host and email.to and email.security == "starttls"
+    assert s.plugin_settings("webhook", WebhookSettings).url
+    assert s.plugin_settings("cleanup_temp", CleanupTempOptions).folders
+    assert s.plugin_settings("processes", ProcessSettings).scan_seconds == 60
