@@ -78,7 +78,11 @@ class Storage(ABC):
 
     @abstractmethod
     def machines(self, *, org: str = DEFAULT_ORG, seen_since: datetime | None = None) -> list[MachineState]:
-        """The latest state of every machine of `org` (last seen at or after `seen_since`)."""
+        """The latest state of every machine of `org` (last seen at or after `seen_since`).
+
+        Read every few seconds by the fleet page and the silence sweep, so a backend may hand back
+        the same objects for machines whose state did not change since the last call: treat them
+        as read-only."""
 
     @abstractmethod
     def machine(self, machine_id: str, *, org: str = DEFAULT_ORG) -> MachineState | None:

@@ -454,3 +454,24 @@ def test_postgresql_without_a_server_is_a_clear_error(open_url):
     with pytest.raises(StorageError) as err:
         open_url(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/nowhere?pool_max=2")
     assert "cannot connect to PostgreSQL" in str(err.value) and "secret" not in str(err.value)
+
+
+def test_machines_read_again_shows_every_change_since_the_last_read(store):
+    """The fleet list is read over and over (backends may reuse what did not change): a read after
+    a new report of one machine and another org's save shows exactly the stored state."""
+    store.save_report(report("a", seq=1), OK, received_at=T0)
+    store.save_report(report("b", seq=1), OK, received_at=T0)
+    first = {m.machine_id: m for m in store.machines()}
+    assert set(first) == {"a", "b"}
+    warn = Health(score=60, status="warn", findings=[
+        Finding(metric="cpu.percent", value=97, threshold=90, severity="warn", message="cpu 97%")])
+    store.save_report(report("a", seq=2, at=T0 + timedelta(minutes=1), **{"cpu.percent": 97.0}), warn,
+                      received_at=T0 + timedelta(minutes=1))
+    store.save_report(report("b", seq=2), OK, org="acme")
+    again = {m.machine_id: m for m in store.machines()}
+    assert again["a"].metrics == {"cpu.percent": 97.0} and again["a"].last_seq == 2
+    assert again["a"].health == warn and again["a"].last_seen == T0 + timedelta(minutes=1)
+    assert again["b"] == first["b"]
+    assert [m.machine_id for m in store.machines(seen_since=T0 + timedelta(seconds=30))] == ["a"]
+    assert [m.machine_id for m in store.machines(org="acme")] == ["b"]
+    assert {m.machine_id for m in store.machines()} == {"a", "b"}

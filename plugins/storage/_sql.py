@@ -271,6 +271,30 @@ def _machine_json(row: tuple) -> str:
     )
 
 
+class _StateCache:
+    """MachineState by `machines` row, per org, for the fleet list.
+
+    The list is read every few seconds (the fleet page, the silence sweep) while each machine
+    changes about once a minute, so only rows that changed since the last read are validated
+    again. The key is the whole row, so a cached state is always exactly what its row says; each
+    read keeps only the rows it returned, so the cache never outgrows the fleet. The states are
+    shared between reads: callers treat them as read-only (the contract says so)."""
+
+    def __init__(self) -> None:
+        self._by_org: dict[str, dict[tuple, MachineState]] = {}
+
+    def states(self, org: str, rows: list[tuple]) -> list[MachineState]:
+        known = self._by_org.get(org, {})
+        found = [known.get(row) for row in rows]
+        missing = [row for row, state in zip(rows, found) if state is None]
+        if missing:
+            # one JSON document validated by pydantic-core at once: cheaper than a model per row
+            fresh = iter(_MACHINE_LIST.validate_json("[" + ",".join(map(_machine_json, missing)) + "]"))
+            found = [state if state is not None else next(fresh) for state in found]
+        self._by_org[org] = dict(zip(rows, found))  # a dict replaced whole: safe for threads
+        return found
+
+
 class _Tx:
     """One transaction's statements, with `?` placeholders whatever the driver wants."""
 
@@ -303,6 +327,7 @@ class SqlStorage(Storage):
     def __init__(self) -> None:
         self._detail_ids: dict[str, int] = {}
         self._detail_bodies: dict[int, dict[str, Any]] = {}  # rows of `details` never change
+        self._states = _StateCache()
 
     # --- what a backend supplies ---------------------------------------------------------------
 
@@ -557,8 +582,7 @@ class SqlStorage(Storage):
             params.append(epoch(seen_since))
         with self._transaction(write=False) as tx:
             rows = tx.all(sql + " ORDER BY machine_id", params)
-        # one JSON document validated by pydantic-core at once: the fleet page reads 1,000s of rows
-        return _MACHINE_LIST.validate_json("[" + ",".join(map(_machine_json, rows)) + "]")
+        return self._states.states(org, rows)
 
     def machine(self, machine_id: str, *, org: str = DEFAULT_ORG) -> MachineState | None:
         with self._transaction(write=False) as tx:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from dashfleet_core.models import utcnow
 
 from ..app import get_fleet
 from ..auth import ApiError
-from ..fleetview import fleet_json, iso, machine_json, maintenance_windows
+from ..fleetview import fleet_list_text, iso, machine_json, maintenance_windows
 from ..params import int_param, list_param, time_param
 
 bp = Blueprint("fleet_api", __name__)
@@ -22,7 +22,8 @@ MAX_POINTS = 1000
 
 @bp.get("/api/fleet")
 def fleet_list():
-    return jsonify(fleet_json(get_fleet()))
+    # the same document as jsonify(fleet_json(...)), written from each machine's cached entry
+    return current_app.response_class(fleet_list_text(get_fleet()), mimetype=current_app.json.mimetype)
 
 
 def _machine_or_404(machine_id: str):
