@@ -24,6 +24,7 @@ import struct
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -217,6 +218,54 @@ def rollup_insert_select(d: _Dialect, where: str) -> str:
             f"WHERE {where} GROUP BY s.org, s.machine_id, {d.slot}")
 
 
+SAVE_CHUNK = 500  # reports per multi-row sample insert (15 parameters each; SQLite allows 32,766)
+DETAIL_KEYS_MAX = 100_000  # cached `details` keys before the cache starts over
+_NO_VALUE = (0, 0.0, None, None)  # a rollup's (n, sum, min, max) contribution of a missing metric
+_SAMPLE_ROW = "(" + ", ".join("?" for _ in SAMPLE_COLUMNS) + ")"
+
+
+@lru_cache(maxsize=64)
+def _insert_samples_sql(rows: int) -> str:
+    """A multi-row sample insert that skips `(org, machine_id, seq)` already stored."""
+    return (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
+            f"{', '.join([_SAMPLE_ROW] * rows)} ON CONFLICT (org, machine_id, seq) DO NOTHING")
+
+
+def _rollup_upsert() -> str:
+    updates = ["n = rollups.n + 1"]
+    for c in CORE_COLUMNS:
+        updates += [
+            f"{c}_n = rollups.{c}_n + excluded.{c}_n",
+            f"{c}_sum = rollups.{c}_sum + excluded.{c}_sum",
+            f"{c}_min = CASE WHEN rollups.{c}_min IS NULL OR excluded.{c}_min < rollups.{c}_min "
+            f"THEN excluded.{c}_min ELSE rollups.{c}_min END",
+            f"{c}_max = CASE WHEN rollups.{c}_max IS NULL OR excluded.{c}_max > rollups.{c}_max "
+            f"THEN excluded.{c}_max ELSE rollups.{c}_max END",
+        ]
+    return (f"INSERT INTO rollups (org, machine_id, slot, n, {', '.join(ROLLUP_COLUMNS)}) "
+            f"VALUES (?, ?, ?, 1, {', '.join('?' for _ in ROLLUP_COLUMNS)}) "
+            f"ON CONFLICT (org, machine_id, slot) DO UPDATE SET {', '.join(updates)}")
+
+
+_UPSERT_ROLLUP = _rollup_upsert()
+
+
+@lru_cache(maxsize=None)
+def _upsert_machine_sql(d: _Dialect) -> str:
+    """The machine's row: first/last seen widen; the rest follows the newest `collected_at`."""
+    newer = "excluded.collected_at >= machines.collected_at"
+    latest = ["hostname", "os", "agent_version", "last_seq", "metrics", "facts", "health",
+              "spool_dropped", "collected_at"]
+    updates = ",\n".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE machines.{c} END" for c in latest)
+    return f"""INSERT INTO machines (org, machine_id, hostname, os, agent_version, last_seq,
+                    first_seen, last_seen, collected_at, metrics, facts, health, spool_dropped)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (org, machine_id) DO UPDATE SET
+                first_seen = {d.least}(machines.first_seen, excluded.first_seen),
+                last_seen = {d.greatest}(machines.last_seen, excluded.last_seen),
+                {updates}"""
+
+
 def epoch(value: datetime) -> float:
     return as_utc(value).timestamp()
 
@@ -326,6 +375,7 @@ class SqlStorage(Storage):
 
     def __init__(self) -> None:
         self._detail_ids: dict[str, int] = {}
+        self._detail_keys: dict[tuple, int] = {}  # (hostname, os, version, facts, names) -> id
         self._detail_bodies: dict[int, dict[str, Any]] = {}  # rows of `details` never change
         self._states = _StateCache()
 
@@ -392,84 +442,86 @@ class SqlStorage(Storage):
         return self._save(rows, dedupe_unsequenced=True)
 
     def _save(self, rows: list[tuple[str, Report, Health, float]], dedupe_unsequenced: bool) -> list[bool]:
-        results: list[bool] = []
+        """Store reports in one transaction; one bool per report (False: already stored).
+
+        Reports from agents (`save_reports`) take a set-wise path: one multi-row sample insert
+        per chunk, whose `RETURNING` says which were new, then the machine and rollup upserts of
+        those with `executemany`: a handful of statements per request, not three per report."""
         new_details: dict[str, int] = {}
+        new_keys: dict[tuple, int] = {}
         with self._transaction(write=True) as tx:
-            for org, report, health, received in rows:
-                results.append(self._save_one(tx, org, report, health, received, dedupe_unsequenced,
-                                              new_details))
-        self._detail_ids.update(new_details)  # only ids whose insert was committed
+            if dedupe_unsequenced:
+                results = [self._save_one(tx, org, report, health, received, new_details, new_keys)
+                           for org, report, health, received in rows]
+            else:
+                results = []
+                for start in range(0, len(rows), SAVE_CHUNK):
+                    results += self._save_chunk(tx, rows[start:start + SAVE_CHUNK], new_details, new_keys)
+        self._remember_details(new_details, new_keys)  # only ids whose insert was committed
+        return results
+
+    def _save_chunk(self, tx: _Tx, rows: list[tuple[str, Report, Health, float]],
+                    new_details: dict[str, int], new_keys: dict[tuple, int]) -> list[bool]:
+        prepared = [self._prepare(tx, org, report, health, received, new_details, new_keys)
+                    for org, report, health, received in rows]
+        params: list[Any] = []
+        for sample, _, _ in prepared:
+            params += sample
+        inserted: dict[tuple, int] = {}
+        for key in tx.all(_insert_samples_sql(len(prepared)) + " RETURNING org, machine_id, seq", params):
+            inserted[key] = inserted.get(key, 0) + 1
+        results: list[bool] = []
+        machine_rows: list[tuple] = []
+        rollup_rows: list[tuple] = []
+        for sample, machine, rollup in prepared:
+            key = (sample[0], sample[1], sample[2])
+            left = inserted.get(key, 0)
+            if left:  # the first copies in the batch are the stored ones; a repeat is a duplicate
+                inserted[key] = left - 1
+                machine_rows.append(machine)
+                rollup_rows.append(rollup)
+            results.append(bool(left))
+        if machine_rows:
+            tx.many(_UPSERT_ROLLUP, rollup_rows)
+            tx.many(_upsert_machine_sql(self.dialect), machine_rows)
         return results
 
     def _save_one(self, tx: _Tx, org: str, report: Report, health: Health, received: float,
-                  dedupe_unsequenced: bool, new_details: dict[str, int]) -> bool:
-        collected = epoch(report.collected_at)
-        if report.seq is None and dedupe_unsequenced:
-            if tx.one(
-                "SELECT 1 FROM samples WHERE org = ? AND machine_id = ? AND collected_at = ? AND seq IS NULL",
-                (org, report.machine_id, collected),
-            ):
-                return False
-        names, extra = pack_extra(report.metrics)
-        detail_id = self._detail_id(tx, report, names, new_details)
-        core = [report.metrics.get(name) for name in CORE_METRICS]
-        findings = [f.model_dump(mode="json") for f in health.findings]
-        cols = ", ".join(CORE_COLUMNS)
-        marks = ", ".join("?" for _ in CORE_COLUMNS)
-        row = tx.one(
-            f"""INSERT INTO samples (org, machine_id, seq, collected_at, received_at, score, status,
-                    {cols}, extra, findings, detail_id, spool_dropped)
-                VALUES (?, ?, ?, ?, ?, ?, ?, {marks}, ?, ?, ?, ?)
-                ON CONFLICT (org, machine_id, seq) DO NOTHING RETURNING id""",
-            (org, report.machine_id, report.seq, collected, received, health.score, health.status,
-             *core, extra, _dumps(findings) if findings else None,
-             detail_id, report.spool_dropped),
-        )
-        if row is None:
+                  new_details: dict[str, int], new_keys: dict[tuple, int]) -> bool:
+        """One imported report; one without `seq` is a duplicate of a same-time sample without one."""
+        if report.seq is None and tx.one(
+            "SELECT 1 FROM samples WHERE org = ? AND machine_id = ? AND collected_at = ? AND seq IS NULL",
+            (org, report.machine_id, epoch(report.collected_at)),
+        ):
             return False
-        self._add_to_rollup(tx, org, report.machine_id, collected, core)
-        newer = "excluded.collected_at >= machines.collected_at"
-        latest = ["hostname", "os", "agent_version", "last_seq", "metrics", "facts", "health",
-                  "spool_dropped", "collected_at"]
-        updates = ",\n".join(
-            f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE machines.{c} END" for c in latest
-        )
-        d = self.dialect
-        tx.run(
-            f"""INSERT INTO machines (org, machine_id, hostname, os, agent_version, last_seq,
-                    first_seen, last_seen, collected_at, metrics, facts, health, spool_dropped)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (org, machine_id) DO UPDATE SET
-                first_seen = {d.least}(machines.first_seen, excluded.first_seen),
-                last_seen = {d.greatest}(machines.last_seen, excluded.last_seen),
-                {updates}""",
-            (org, report.machine_id, report.hostname, report.os, report.agent_version, report.seq,
-             received, received, collected, _dumps(report.metrics), _dumps(report.facts),
-             health.model_dump_json(), report.spool_dropped),
-        )
+        sample, machine, rollup = self._prepare(tx, org, report, health, received, new_details, new_keys)
+        if tx.one(_insert_samples_sql(1) + " RETURNING id", sample) is None:
+            return False
+        tx.run(_UPSERT_ROLLUP, rollup)
+        tx.run(_upsert_machine_sql(self.dialect), machine)
         return True
 
-    def _add_to_rollup(self, tx: _Tx, org: str, machine_id: str, collected: float,
-                       core: list[float | None]) -> None:
+    def _prepare(self, tx: _Tx, org: str, report: Report, health: Health, received: float,
+                 new_details: dict[str, int], new_keys: dict[tuple, int]) -> tuple[tuple, tuple, tuple]:
+        """The parameters of a report's sample insert, machine upsert and rollup upsert."""
+        metrics = report.metrics
+        collected = epoch(report.collected_at)
+        names, extra = pack_extra(metrics)
+        detail_id = self._detail_id(tx, report, names, new_details, new_keys)
+        core = [metrics.get(name) for name in CORE_METRICS]
+        findings = health.findings
+        sample = (org, report.machine_id, report.seq, collected, received, health.score, health.status,
+                  *core, extra,
+                  _dumps([f.model_dump(mode="json") for f in findings]) if findings else None,
+                  detail_id, report.spool_dropped)
+        machine = (org, report.machine_id, report.hostname, report.os, report.agent_version, report.seq,
+                   received, received, collected, _dumps(metrics), _dumps(report.facts),
+                   health.model_dump_json(), report.spool_dropped)
         values: list[Any] = []
         for v in core:
-            values += [0, 0.0, None, None] if v is None else [1, v, v, v]
-        updates = ["n = rollups.n + 1"]
-        for c in CORE_COLUMNS:
-            updates += [
-                f"{c}_n = rollups.{c}_n + excluded.{c}_n",
-                f"{c}_sum = rollups.{c}_sum + excluded.{c}_sum",
-                f"{c}_min = CASE WHEN rollups.{c}_min IS NULL OR excluded.{c}_min < rollups.{c}_min "
-                f"THEN excluded.{c}_min ELSE rollups.{c}_min END",
-                f"{c}_max = CASE WHEN rollups.{c}_max IS NULL OR excluded.{c}_max > rollups.{c}_max "
-                f"THEN excluded.{c}_max ELSE rollups.{c}_max END",
-            ]
-        tx.run(
-            f"INSERT INTO rollups (org, machine_id, slot, n, {', '.join(ROLLUP_COLUMNS)}) "
-            f"VALUES (?, ?, ?, 1, {', '.join('?' for _ in ROLLUP_COLUMNS)}) "
-            f"ON CONFLICT (org, machine_id, slot) DO UPDATE SET {', '.join(updates)}",
-            (org, machine_id, int(collected // SLOT), *values),
-        )
+            values += _NO_VALUE if v is None else (1, v, v, v)
+        rollup = (org, report.machine_id, int(collected // SLOT), *values)
+        return sample, machine, rollup
 
     def rebuild_rollups(self) -> None:
         """Recompute every rollup from the samples (after a bulk load that bypassed `save`)."""
@@ -477,19 +529,33 @@ class SqlStorage(Storage):
             tx.run("DELETE FROM rollups")
             tx.run(rollup_insert_select(self.dialect, "1 = 1"))
 
-    def _detail_id(self, tx: _Tx, report: Report, names: list[str], new_details: dict[str, int]) -> int:
+    def _detail_id(self, tx: _Tx, report: Report, names: list[str], new_details: dict[str, int],
+                   new_keys: dict[tuple, int]) -> int:
+        """The `details` row of what rarely changes in a report, by its values: a dict lookup for
+        a known one (no JSON, no hash), an insert for a new one."""
+        key = (report.hostname, report.os, report.agent_version, tuple(sorted(report.facts.items())),
+               tuple(names))
+        known = self._detail_keys.get(key) or new_keys.get(key)
+        if known is not None:
+            return known
         body = _dumps({"hostname": report.hostname, "os": report.os,
                        "agent_version": report.agent_version, "facts": report.facts,
                        "extra_names": names})
         digest = hashlib.sha256(body.encode()).hexdigest()
         known = self._detail_ids.get(digest) or new_details.get(digest)
-        if known is not None:
-            return known
-        tx.run("INSERT INTO details (digest, body) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
-               (digest, body))
-        (detail_id,) = tx.one("SELECT id FROM details WHERE digest = ?", (digest,))
-        new_details[digest] = detail_id
-        return detail_id
+        if known is None:
+            tx.run("INSERT INTO details (digest, body) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+                   (digest, body))
+            (known,) = tx.one("SELECT id FROM details WHERE digest = ?", (digest,))
+            new_details[digest] = known
+        new_keys[key] = known
+        return known
+
+    def _remember_details(self, new_details: dict[str, int], new_keys: dict[tuple, int]) -> None:
+        if len(self._detail_keys) + len(new_keys) > DETAIL_KEYS_MAX:
+            self._detail_keys = {}  # bounded: a dict replaced whole is safe for other threads
+        self._detail_keys.update(new_keys)
+        self._detail_ids.update(new_details)
 
     def _details(self, tx: _Tx, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """Parsed `details` rows by id, from the cache or the database."""
