@@ -134,14 +134,16 @@ def fleet_json(fleet: Fleet, org: str = DEFAULT_ORG) -> dict[str, Any]:
 # The fleet list is read every few seconds while each machine changes about once a minute, and
 # storage hands back the same MachineState object while a machine's row is unchanged. So each
 # machine's entry is serialised once, as JSON text around the three fields that change with the
-# clock or the maintenance windows (`LIVE_FIELDS`), and a request only fills those in.
+# clock or the maintenance windows (age_seconds, expired, maintenance_until), and a request
+# only fills those in.
 
-LIVE_FIELDS = ("age_seconds", "expired", "maintenance_until")
-_COMPACT = {"separators": (",", ":")}  # what the app's JSON provider writes (ensure_ascii too)
+_LIVE_BLANK = '"age_seconds":0.0,"expired":false,"maintenance_until":null'
+# what the app's JSON provider writes (compact, ensure_ascii), with one encoder made once
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class _Entry:
-    """One machine's list entry as JSON text pieces; `pieces[i]` is followed by `LIVE_FIELDS[i]`."""
+    """One machine's list entry as JSON text: four pieces around its three live values."""
 
     __slots__ = ("state", "last_seen", "sort_key", "pieces")
 
@@ -149,26 +151,18 @@ class _Entry:
         self.state = m  # kept alive, so its id() cannot be reused while it is cached
         self.last_seen = m.last_seen if m.last_seen.tzinfo is timezone.utc else as_utc(m.last_seen)
         self.sort_key = (m.hostname or m.machine_id).lower()
-        doc = machine_json(m, now=self.last_seen, ttl=0.0, windows={})
-        pieces, static = [], {}
-        for key, value in doc.items():
-            if key in LIVE_FIELDS:
-                pieces.append((key, static))
-                static = {}
-            else:
-                static[key] = value
-        if [key for key, _ in pieces] != list(LIVE_FIELDS):
-            raise RuntimeError(f"machine_json must carry {LIVE_FIELDS} once each, in that order")
-        # `{"a":1,"b":2}` -> `{"a":1,"b":2,"age_seconds":` ... `,"spool_dropped":0}`
-        text = [json.dumps(part, **_COMPACT)[1:-1] for _, part in pieces] + [json.dumps(static, **_COMPACT)[1:-1]]
-        self.pieces = ["{" + text[0] + ("," if text[0] else "") + '"age_seconds":',
-                       ',"expired":', ',"maintenance_until":', (("," + text[3]) if text[3] else "") + "}"]
-        if text[1] or text[2]:
-            raise RuntimeError("machine_json must keep age_seconds, expired, maintenance_until together")
+        # serialised once with the live fields at their blank values (age 0, not expired, no
+        # window), then cut around them; `rfind`: only `spool_dropped`, a number, comes after them
+        text = _encode(machine_json(m, now=self.last_seen, ttl=0.0, windows={}))
+        at = text.rfind(_LIVE_BLANK)
+        if at < 0:
+            raise RuntimeError(f"machine_json must carry {_LIVE_BLANK} in that order")
+        self.pieces = (text[:at] + '"age_seconds":', ',"expired":', ',"maintenance_until":',
+                       text[at + len(_LIVE_BLANK):])
 
     def render(self, now: datetime, ttl: float, windows: dict[str, dict]) -> str:
         age, window = live_state(self.state.machine_id, self.last_seen, now, windows)
-        until = json.dumps(iso(window["until"])) if window else "null"
+        until = _encode(iso(window["until"])) if window else "null"
         p = self.pieces
         return f"{p[0]}{round(age, 1)!r}{p[1]}{'true' if age > ttl else 'false'}{p[2]}{until}{p[3]}"
 
@@ -192,8 +186,8 @@ def fleet_list_text(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None =
     _entries = {id(e.state): e for e in entries}
     entries.sort(key=lambda e: e.sort_key)
     ttl = server.ttl_seconds
-    head = json.dumps({"generated_at": iso(now), "ttl_seconds": ttl, "purge_days": server.purge_days,
-                       "count": len(entries)}, **_COMPACT)[:-1]
-    whole = json.dumps(iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None)
+    head = _encode({"generated_at": iso(now), "ttl_seconds": ttl, "purge_days": server.purge_days,
+                    "count": len(entries)})[:-1]
+    whole = _encode(iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None)
     return (head + ',"machines":[' + ",".join([e.render(now, ttl, windows) for e in entries])
             + '],"maintenance_all_until":' + whole + "}\n")

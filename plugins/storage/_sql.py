@@ -304,6 +304,17 @@ def unpack_extra(names: list[str], blob: bytes | None) -> dict[str, float]:
 _quote = json.encoder.encode_basestring  # a JSON string literal, in C
 
 
+def _time_json(value: float) -> str:
+    """An epoch time as JSON that pydantic reads back as exactly `from_epoch(value)`: the number
+    itself (pydantic takes seconds, and formatting a float is 4x cheaper than an ISO date), or
+    the ISO text where pydantic would read the number differently: at or past 2e10 (it takes
+    milliseconds there), below zero, and on a tie of half a microsecond (it rounds up where
+    Python rounds to even)."""
+    if 0.0 <= value < 2e10 and (value % 1.0) * 1e6 % 1.0 != 0.5:
+        return repr(float(value))
+    return f'"{from_epoch(value).isoformat()}"'
+
+
 def _machine_json(row: tuple) -> str:
     """A `machines` row as MachineState JSON; the JSON columns are embedded as they are stored."""
     (org, machine_id, hostname, os_name, agent_version, last_seq, first_seen, last_seen,
@@ -313,9 +324,8 @@ def _machine_json(row: tuple) -> str:
         f'{{"org":{dumps(org)},"machine_id":{dumps(machine_id)},"hostname":{dumps(hostname)},'
         f'"os":{dumps(os_name)},"agent_version":{dumps(agent_version)},'
         f'"last_seq":{"null" if last_seq is None else int(last_seq)},'
-        f'"first_seen":"{from_epoch(first_seen).isoformat()}",'
-        f'"last_seen":"{from_epoch(last_seen).isoformat()}",'
-        f'"collected_at":"{from_epoch(collected).isoformat()}",'
+        f'"first_seen":{_time_json(first_seen)},"last_seen":{_time_json(last_seen)},'
+        f'"collected_at":{_time_json(collected)},'
         f'"metrics":{metrics},"facts":{facts},"health":{health},"spool_dropped":{int(spool_dropped)}}}'
     )
 
