@@ -6,7 +6,8 @@ works in two places, and neither is the request that brought the report:
 
 - ``report_stored`` (called after a report was committed) feeds the transition tracker
   (:mod:`.alerting_tracker`: sustain and hysteresis) and stores an event when the tracked status
-  changes or a silent machine is back. Nothing changed (the common case) costs one small read.
+  changes or a silent machine is back. Nothing changed (the common case) costs one small read
+  per request: ``Fleet.store`` wraps a batch's calls in ``batch``, which reads every state at once.
 - a job that runs about every second, once per deployment (``fleet.schedule``), finds machines that
   went silent, starts and ends maintenance windows, and delivers the outbox (:mod:`.alerting_delivery`).
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import quote
 
 from . import alerting_maintenance as maint
@@ -48,6 +50,7 @@ class Alerting:
         load_notifiers(fleet.pm, fleet.settings)
         self._tick_lock = threading.Lock()
         self._last_silence_sweep: datetime | None = None
+        self._batch = threading.local()  # see `batch`
 
     @property
     def storage(self):
@@ -66,9 +69,34 @@ class Alerting:
 
     # --- reports -------------------------------------------------------------------------------
 
+    @contextmanager
+    def batch(self, machine_ids: list[str], org: str = DEFAULT_ORG) -> Iterator[None]:
+        """Read the tracker state of every machine of a batch of reports at once, for the
+        `report_stored` calls made inside (on this thread): one read per request, not per report.
+        `observe` keeps the read state up to date with what it writes."""
+        self._batch.states = (org, self.storage.kv_get_many(STATE, machine_ids, org=org), set(machine_ids))
+        try:
+            yield
+        finally:
+            self._batch.states = None
+
+    def _state(self, machine_id: str, org: str) -> dict[str, Any] | None:
+        prefetched = getattr(self._batch, "states", None)
+        if prefetched is not None and prefetched[0] == org and machine_id in prefetched[2]:
+            return prefetched[1].get(machine_id)
+        return self.storage.kv_get(STATE, machine_id, org=org)
+
+    def _state_written(self, machine_id: str, org: str, state: dict[str, Any] | None) -> None:
+        prefetched = getattr(self._batch, "states", None)
+        if prefetched is not None and prefetched[0] == org and machine_id in prefetched[2]:
+            if state:
+                prefetched[1][machine_id] = state
+            else:
+                prefetched[1].pop(machine_id, None)
+
     def observe(self, report: Report, health: Health, org: str = DEFAULT_ORG) -> list[Event]:
         """Feed one stored report to the tracker; store and return the events it caused."""
-        old = self.storage.kv_get(STATE, report.machine_id, org=org)
+        old = self._state(report.machine_id, org)
         result = tracker.step(old, report, health, self.settings.health)
         state = result.state
         events: list[Event] = []
@@ -92,6 +120,7 @@ class Alerting:
                 self.storage.kv_put(STATE, report.machine_id, state, org=org)
             elif old is not None:
                 self.storage.kv_delete(STATE, report.machine_id, org=org)
+            self._state_written(report.machine_id, org, state)
         return [self.storage.add_event(e) for e in events]
 
     # --- the job -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ lease in storage, so with several workers (or several servers on PostgreSQL) one
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -80,7 +81,8 @@ class Fleet:
         return self.store(items, org=org)
 
     def store(self, items: list[tuple[Report, Health]], org: str = DEFAULT_ORG) -> list[bool]:
-        """Store already-scored reports, then tell plugins about each one that was new."""
+        """Store already-scored reports (one transaction), then tell plugins about each one that
+        was new."""
         if not items:
             return []
         if len(items) == 1:
@@ -90,10 +92,18 @@ class Fleet:
         hook = self.pm.hook.report_stored
         impls = hook.get_hookimpls()
         if impls:
-            for (report, health), stored in zip(items, results):
-                if stored:
+            new = [item for item, stored in zip(items, results) if stored]
+            with self._alerting_batch(new):
+                for report, health in new:
                     self._notify_stored(impls, report, health)
         return results
+
+    def _alerting_batch(self, items: list[tuple[Report, Health]]):
+        """Alerting reads the state of a batch's machines at once (one read per request)."""
+        alerting = self.pm.get_plugin("alerting")
+        if len(items) < 2 or not hasattr(alerting, "batch"):
+            return contextlib.nullcontext()
+        return alerting.batch([report.machine_id for report, _ in items])
 
     @staticmethod
     def _notify_stored(impls, report: Report, health: Health) -> None:

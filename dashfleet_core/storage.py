@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from .config import ConfigError, Settings
@@ -140,6 +140,17 @@ class Storage(ABC):
     def kv_get(self, namespace: str, key: str, *, org: str = DEFAULT_ORG) -> dict[str, Any] | None:
         """A small JSON value (maintenance windows, alert state, one-time tokens), or None if
         absent or expired."""
+
+    def kv_get_many(self, namespace: str, keys: Iterable[str], *,
+                    org: str = DEFAULT_ORG) -> dict[str, dict[str, Any]]:
+        """The values of several keys by key, absent and expired ones left out. A backend may read
+        them at once (the alert state of every machine in a batch of reports is one read)."""
+        found = {}
+        for key in dict.fromkeys(keys):
+            value = self.kv_get(namespace, key, org=org)
+            if value is not None:
+                found[key] = value
+        return found
 
     @abstractmethod
     def kv_put(

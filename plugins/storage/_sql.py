@@ -952,6 +952,24 @@ class SqlStorage(Storage):
             )
         return json.loads(row[0]) if row else None
 
+    def kv_get_many(self, namespace: str, keys: Iterable[str], *,
+                    org: str = DEFAULT_ORG) -> dict[str, dict[str, Any]]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        if not wanted:
+            return found
+        now = time.time()
+        with self._transaction(write=False) as tx:
+            for start in range(0, len(wanted), PAGE):
+                chunk = wanted[start:start + PAGE]
+                for key, value in tx.all(
+                    f"SELECT key, value FROM kv WHERE org = ? AND namespace = ? AND key IN "
+                    f"({', '.join('?' for _ in chunk)}) AND (expires_at IS NULL OR expires_at > ?)",
+                    (org, namespace, *chunk, now),
+                ):
+                    found[key] = json.loads(value)
+        return found
+
     def kv_put(self, namespace: str, key: str, value: dict[str, Any], *, org: str = DEFAULT_ORG,
                expires_at: datetime | None = None) -> None:
         with self._transaction(write=True) as tx:
