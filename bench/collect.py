@@ -31,6 +31,28 @@ SYSTEM_VOLUME = os.environ.get("SystemDrive", "C:") + "\\" if sys.platform == "w
 # --- raw psutil baselines: the calls the collectors make, into a plain dict ----------------------
 
 
+# The collectors re-list volumes and scan processes once a period (60 s by default), checking
+# each volume is still mounted every cycle; the raw loop makes the same calls on the same schedule.
+RELIST_SECONDS = 60.0
+_last: dict[str, float] = {}
+_volumes: list[str] = []
+
+
+def _due(what: str) -> bool:
+    now = time.monotonic()
+    if now - _last.get(what, -RELIST_SECONDS) >= RELIST_SECONDS:
+        _last[what] = now
+        return True
+    return False
+
+
+def _mountpoints(psutil) -> list[str]:
+    if _due("partitions"):
+        _volumes[:] = [p.mountpoint for p in psutil.disk_partitions(all=False)
+                       if p.mountpoint != SYSTEM_VOLUME and "cdrom" not in p.opts]
+    return _volumes
+
+
 def raw_core(psutil) -> dict:
     m = {}
     per_core = psutil.cpu_percent(interval=None, percpu=True)
@@ -45,10 +67,10 @@ def raw_core(psutil) -> dict:
         vm.percent, vm.used, vm.available, vm.total, sw.percent, sw.used)
     du = psutil.disk_usage(SYSTEM_VOLUME)
     m["disk"], m["free"], m["dtotal"] = du.percent, du.free, du.total
-    for part in psutil.disk_partitions(all=False):
-        if part.mountpoint != SYSTEM_VOLUME and "cdrom" not in part.opts:
+    for mountpoint in _mountpoints(psutil):
+        if os.path.ismount(mountpoint):
             try:
-                m[part.mountpoint] = psutil.disk_usage(part.mountpoint).percent
+                m[mountpoint] = psutil.disk_usage(mountpoint).percent
             except OSError:
                 pass
     boot = psutil.boot_time()
@@ -60,10 +82,11 @@ def raw_all(psutil) -> dict:
     m = raw_core(psutil)
     n = psutil.net_io_counters()
     m["net"] = (n.bytes_sent, n.bytes_recv, n.errin, n.errout, n.dropin + n.dropout)
-    rows = [(p.info["cpu_percent"], p.info["memory_info"], p.info["name"], p.pid)
-            for p in psutil.process_iter(["name", "cpu_percent", "memory_info"])]
-    m["procs"] = len(rows)
-    m["top"] = max(rows, key=lambda r: r[0] or 0) if rows else None
+    m["procs"] = len(psutil.pids())
+    if _due("processes"):  # the collector scans for top consumers once a scan period
+        rows = [(p.info["cpu_percent"], p.info["memory_info"], p.info["name"], p.pid)
+                for p in psutil.process_iter(["name", "cpu_percent", "memory_info"])]
+        m["top"] = max(rows, key=lambda r: r[0] or 0) if rows else None
     if hasattr(psutil, "sensors_battery"):
         m["bat"] = psutil.sensors_battery()
     if hasattr(psutil, "sensors_temperatures"):
