@@ -51,6 +51,9 @@ def test_fleet_list_text_is_byte_for_byte_the_jsonify_document(fleet_app, monkey
     save(fleet, "old", 1, received_at=now - timedelta(seconds=601), hostname="Zeta \u00c9cole <b>", health=hot)
     save(fleet, "future", 1, received_at=now + timedelta(seconds=5), hostname="")
     save(fleet, "edge", 1, received_at=now - timedelta(seconds=600))  # exactly the TTL: not expired
+    odd = Health(score=99, status="warn", findings=[Finding(severity="warn", message="no metric", source="x")])
+    save(fleet, "bare", 1, received_at=now - timedelta(seconds=1), hostname="\u00e9t\u00e9 \"q\" \\ \t",
+         health=odd, **{"other.metric": 5.0, "memory.percent": 100.0, "disk.percent": 1e-7})
     until = (now + timedelta(hours=1)).isoformat()
     fleet.storage.kv_put("maintenance", "old", {"until": until, "reason": "patching", "by": "ops"})
 
@@ -60,7 +63,8 @@ def test_fleet_list_text_is_byte_for_byte_the_jsonify_document(fleet_app, monkey
             assert r.status_code == 200 and r.mimetype == "application/json"
             assert r.get_data(as_text=True) == expected_body(app, fleet, now)
         doc = r.json
-        assert [m["machine_id"] for m in doc["machines"]] == ["edge", "fresh", "future", "old"]
+        assert [m["machine_id"] for m in doc["machines"]] == ["edge", "fresh", "future", "old", "bare"]
+        assert doc["machines"][-1]["metrics"] == {"memory.percent": 100.0, "disk.percent": 1e-7}
         by_id = {m["machine_id"]: m for m in doc["machines"]}
         assert by_id["old"]["expired"] is True and by_id["edge"]["expired"] is False
         assert by_id["future"]["age_seconds"] == 0.0 and by_id["fresh"]["age_seconds"] == 12.3

@@ -19,9 +19,10 @@ def iso(value: datetime | None) -> str | None:
     """ISO-8601 in UTC with a `Z` (storage already gives UTC datetimes: the fast path)."""
     if value is None:
         return None
-    if value.tzinfo is not timezone.utc:
-        value = as_utc(value)
-    return value.isoformat()[:-6] + "Z"
+    text = value.isoformat()
+    if text.endswith("+00:00"):  # any UTC tzinfo (pydantic's own too): no conversion needed
+        return text[:-6] + "Z"
+    return as_utc(value).isoformat()[:-6] + "Z"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -137,13 +138,22 @@ def fleet_json(fleet: Fleet, org: str = DEFAULT_ORG) -> dict[str, Any]:
 # clock or the maintenance windows (age_seconds, expired, maintenance_until), and a request
 # only fills those in.
 
-_LIVE_BLANK = '"age_seconds":0.0,"expired":false,"maintenance_until":null'
 # what the app's JSON provider writes (compact, ensure_ascii), with one encoder made once
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_quote = json.encoder.encode_basestring_ascii  # a JSON string literal, in C
+
+
+def _number(value: Any) -> str:
+    """A JSON number as the encoder writes it (floats by repr; NaN and infinities its way)."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    return float.__repr__(value) if kind is float and value - value == 0 else _encode(value)
 
 
 class _Entry:
-    """One machine's list entry as JSON text: four pieces around its three live values."""
+    """One machine's list entry as JSON text: four pieces around its three live values
+    (age_seconds, expired, maintenance_until)."""
 
     __slots__ = ("state", "last_seen", "sort_key", "pieces")
 
@@ -151,14 +161,19 @@ class _Entry:
         self.state = m  # kept alive, so its id() cannot be reused while it is cached
         self.last_seen = m.last_seen if m.last_seen.tzinfo is timezone.utc else as_utc(m.last_seen)
         self.sort_key = (m.hostname or m.machine_id).lower()
-        # serialised once with the live fields at their blank values (age 0, not expired, no
-        # window), then cut around them; `rfind`: only `spool_dropped`, a number, comes after them
-        text = _encode(machine_json(m, now=self.last_seen, ttl=0.0, windows={}))
-        at = text.rfind(_LIVE_BLANK)
-        if at < 0:
-            raise RuntimeError(f"machine_json must carry {_LIVE_BLANK} in that order")
-        self.pieces = (text[:at] + '"age_seconds":', ',"expired":', ',"maintenance_until":',
-                       text[at + len(_LIVE_BLANK):])
+        # written directly (cheaper than machine_json + the encoder: the first read after a
+        # start, or after the whole fleet reported, builds every entry); the same text as
+        # `_encode(machine_json(m, ...))`, which tests/test_fleet_list_text.py checks byte for byte
+        q, metrics, findings = _quote, m.metrics, m.health.findings
+        top = (findings[0] if len(findings) == 1 else top_finding(findings)) if findings else None
+        shown = ",".join([f"{q(k)}:{_number(metrics[k])}" for k in KEY_METRICS if k in metrics])
+        self.pieces = (
+            f'{{"machine_id":{q(m.machine_id)},"hostname":{q(m.hostname)},"os":{q(m.os)},'
+            f'"agent_version":{q(m.agent_version)},"status":{q(m.health.status)},'
+            f'"score":{_number(m.health.score)},'
+            f'"top_reason":{_encode(finding_json(top)) if top else "null"},"metrics":{{{shown}}},'
+            f'"last_seen":{q(iso(self.last_seen))},"collected_at":{q(iso(m.collected_at))},"age_seconds":',
+            ',"expired":', ',"maintenance_until":', f',"spool_dropped":{_number(m.spool_dropped)}}}')
 
     def render(self, now: datetime, ttl: float, windows: dict[str, dict]) -> str:
         age, window = live_state(self.state.machine_id, self.last_seen, now, windows)
