@@ -4,6 +4,8 @@ Real SQLite files (and PostgreSQL for the storage part) through `Fleet.ingest`."
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import timedelta
 
 import pytest
@@ -127,3 +129,28 @@ def test_kv_get_many_leaves_out_absent_and_expired_keys(store):
     assert store.kv_get_many("batch_test", []) == {}
     assert store.kv_get_many("batch_test", ["a"], org="another-org") == {}
     store.kv_delete("other_namespace", "a")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the writer lock is a POSIX file lock")
+def test_sqlite_writers_queue_on_the_writer_lock_file(tmp_path, settings_factory, pm):
+    import fcntl
+    import stat
+    import threading
+
+    storage = open_storage(settings_factory(), pm, f"sqlite:///{tmp_path}/w.db")
+    try:
+        lock_path = tmp_path / "w.db-writer"
+        assert stat.S_IMODE(lock_path.stat().st_mode) == 0o600, "created by the migration, owner only"
+        fd = os.open(lock_path, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process's writer holds its turn
+        writer = threading.Thread(target=storage.kv_put, args=("batch_test", "a", {"n": 1}))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive(), "a write waits for its turn"
+        assert storage.kv_get("batch_test", "a") is None, "reads do not wait, and see nothing yet"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        writer.join(30)
+        assert not writer.is_alive() and storage.kv_get("batch_test", "a") == {"n": 1}
+    finally:
+        storage.close()
