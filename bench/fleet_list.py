@@ -17,6 +17,7 @@ absolute numbers drift).
    the previous read) and `/bench/noop` (goal: `/api/fleet` < 50 ms median).
 
     .venv/bin/python bench/fleet_list.py [--machines 1000] [--requests 100]
+    .venv/bin/python bench/fleet_list.py --part storage --backend postgresql
 """
 
 from __future__ import annotations
@@ -63,12 +64,12 @@ def timed(func, repeat: int, before=None) -> float:
     return statistics.median(times)
 
 
-def storage_part(tmp: Path, n: int, repeat: int) -> None:
+def storage_part(name: str, url: str, n: int, repeat: int) -> None:
     from dashfleet_plugins.storage._sql import _StateCache
 
     rng = random.Random(7)
     settings = Settings()
-    with open_storage(settings, make_plugin_manager(), f"sqlite:///{tmp}/fleet.db") as st:
+    with open_storage(settings, make_plugin_manager(), url) as st:
         now = datetime.now(timezone.utc)
         machines = [f"ws-{i:05d}" for i in range(n)]
         st.save_reports([(make_report(m, 1, now, rng), WARN if i % 3 == 0 else OK) for i, m in enumerate(machines)])
@@ -88,7 +89,7 @@ def storage_part(tmp: Path, n: int, repeat: int) -> None:
         cold = timed(st.machines, repeat, before=forget)
         previous = timed(lambda: previous_machines(st), repeat)
         assert previous_machines(st) == st.machines() and len(st.machines()) == n
-    print(f"1. storage.machines(), SQLite, {n:,} machines, median of {repeat}; baseline = the read path before the cache, same run")
+    print(f"1. storage.machines(), {name}, {n:,} machines, median of {repeat}; baseline = the read path before the cache, same run")
     print(f"   previous read path            {previous:7.2f} ms  (baseline)")
     for label, ms in (("cold (every machine changed)", cold), ("10% changed since last read", changed),
                       ("warm (unchanged)", warm)):
@@ -122,17 +123,48 @@ def http_part(tmp: Path, n: int, requests: int) -> None:
           f"{api / noop:.1f}x the no-op GET ({noop:.1f} ms)")
 
 
+def postgresql_part(args) -> None:
+    """Part 1 on a fresh schema of $DASHFLEET_PG_DSN, else of a throwaway server (bench/storage.py's)."""
+    import uuid
+
+    import psycopg
+    from storage import start_postgres
+
+    dsn, stop_pg, pgdir = os.environ.get("DASHFLEET_PG_DSN"), None, None
+    if not dsn:
+        pgdir = tempfile.mkdtemp(prefix="dashfleet-bench-pg-")
+        dsn, stop_pg = start_postgres(pgdir)
+    schema = f"bench_fleet_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            storage_part("PostgreSQL", f"{dsn}?options=-csearch_path%3D{schema}", args.machines, args.repeat)
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        if stop_pg:
+            stop_pg()
+            shutil.rmtree(pgdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machines", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30, help="reads timed per storage case")
     parser.add_argument("--requests", type=int, default=100, help="HTTP requests timed per path")
     parser.add_argument("--part", choices=("storage", "http", "both"), default="both")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="for part 1 (PostgreSQL: $DASHFLEET_PG_DSN, else a throwaway server)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dashfleet-fleetlist-"))
     try:
         if args.part in ("storage", "both"):
-            storage_part(tmp, args.machines, args.repeat)
+            if args.backend == "sqlite":
+                storage_part("SQLite", f"sqlite:///{tmp}/fleet.db", args.machines, args.repeat)
+            else:
+                postgresql_part(args)
         if args.part in ("http", "both"):
             http_part(tmp, args.machines, args.requests)
     finally:
