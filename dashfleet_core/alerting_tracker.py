@@ -44,6 +44,8 @@ def status_of(state: dict[str, Any] | None) -> str:
 
 def step(state: dict[str, Any] | None, report: Report, health: Health, policy: HealthSettings) -> Step:
     """Feed one sample to the tracker (see the module docstring for the rules)."""
+    if not state and not health.findings and not _any_breach(report.metrics, policy):
+        return Step(state={}, previous="ok", status="ok")  # all clear and nothing tracked: the common case
     old = dict(state or {})
     levels: dict[str, int] = dict(old.get("levels", {}))
     streaks: dict[str, list[int]] = {k: list(v) for k, v in old.get("streaks", {}).items()}
@@ -94,6 +96,15 @@ def step(state: dict[str, Any] | None, report: Report, health: Health, policy: H
     if status != "ok":
         new["status"] = status
     return Step(state=new, previous=status_of(old), status=status, reasons=reasons)
+
+
+def _any_breach(metrics: dict[str, float], policy: HealthSettings) -> bool:
+    """True if any configured threshold is crossed (the health checks may not all be enabled)."""
+    for metric, threshold in policy.thresholds.items():
+        value = metrics.get(metric)
+        if value is not None and breach(value, threshold):
+            return True
+    return False
 
 
 def _fall(level: int, value: float, threshold: Threshold, hysteresis: float) -> int:
