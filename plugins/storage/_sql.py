@@ -274,8 +274,11 @@ def from_epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, timezone.utc)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # built once, not per call
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return _ENCODE(value)
 
 
 def _loads(value: Any) -> Any:
