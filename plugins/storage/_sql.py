@@ -222,6 +222,7 @@ SAVE_CHUNK = 500  # reports per multi-row sample insert (15 parameters each; SQL
 DETAIL_KEYS_MAX = 100_000  # cached `details` keys before the cache starts over
 _NO_VALUE = (0, 0.0, None, None)  # a rollup's (n, sum, min, max) contribution of a missing metric
 _SAMPLE_ROW = "(" + ", ".join("?" for _ in SAMPLE_COLUMNS) + ")"
+_DETAIL_AT = SAMPLE_COLUMNS.index("detail_id")
 
 
 @lru_cache(maxsize=64)
@@ -457,28 +458,29 @@ class SqlStorage(Storage):
     def _save(self, rows: list[tuple[str, Report, Health, float]], dedupe_unsequenced: bool) -> list[bool]:
         """Store reports in one transaction; one bool per report (False: already stored).
 
-        Reports from agents (`save_reports`) take a set-wise path: one multi-row sample insert
-        per chunk, whose `RETURNING` says which were new, then the machine and rollup upserts of
-        those with `executemany`: a handful of statements per request, not three per report."""
+        The parameters are built before the write transaction, so other writers wait only for
+        the statements. Reports from agents (`save_reports`) take a set-wise path: one multi-row
+        sample insert per chunk, whose `RETURNING` says which were new, then the machine and
+        rollup upserts of those with `executemany`: a handful of statements per request."""
+        prepared = [self._prepare(org, report, health, received) for org, report, health, received in rows]
         new_details: dict[str, int] = {}
         new_keys: dict[tuple, int] = {}
         with self._transaction(write=True) as tx:
+            for (_, report, _, _), (sample, _, _, names) in zip(rows, prepared):
+                sample[_DETAIL_AT] = self._detail_id(tx, report, names, new_details, new_keys)
             if dedupe_unsequenced:
-                results = [self._save_one(tx, org, report, health, received, new_details, new_keys)
-                           for org, report, health, received in rows]
+                results = [self._save_one(tx, sample, machine, rollup)
+                           for sample, machine, rollup, _ in prepared]
             else:
                 results = []
-                for start in range(0, len(rows), SAVE_CHUNK):
-                    results += self._save_chunk(tx, rows[start:start + SAVE_CHUNK], new_details, new_keys)
+                for start in range(0, len(prepared), SAVE_CHUNK):
+                    results += self._save_chunk(tx, prepared[start:start + SAVE_CHUNK])
         self._remember_details(new_details, new_keys)  # only ids whose insert was committed
         return results
 
-    def _save_chunk(self, tx: _Tx, rows: list[tuple[str, Report, Health, float]],
-                    new_details: dict[str, int], new_keys: dict[tuple, int]) -> list[bool]:
-        prepared = [self._prepare(tx, org, report, health, received, new_details, new_keys)
-                    for org, report, health, received in rows]
+    def _save_chunk(self, tx: _Tx, prepared: list[tuple[list, tuple, tuple, list[str]]]) -> list[bool]:
         params: list[Any] = []
-        for sample, _, _ in prepared:
+        for sample, _, _, _ in prepared:
             params += sample
         inserted: dict[tuple, int] = {}
         for key in tx.all(_insert_samples_sql(len(prepared)) + " RETURNING org, machine_id, seq", params):
@@ -486,7 +488,7 @@ class SqlStorage(Storage):
         results: list[bool] = []
         machine_rows: list[tuple] = []
         rollup_rows: list[tuple] = []
-        for sample, machine, rollup in prepared:
+        for sample, machine, rollup, _ in prepared:
             key = (sample[0], sample[1], sample[2])
             left = inserted.get(key, 0)
             if left:  # the first copies in the batch are the stored ones; a repeat is a duplicate
@@ -499,34 +501,34 @@ class SqlStorage(Storage):
             tx.many(_upsert_machine_sql(self.dialect), machine_rows)
         return results
 
-    def _save_one(self, tx: _Tx, org: str, report: Report, health: Health, received: float,
-                  new_details: dict[str, int], new_keys: dict[tuple, int]) -> bool:
+    def _save_one(self, tx: _Tx, sample: list, machine: tuple, rollup: tuple) -> bool:
         """One imported report; one without `seq` is a duplicate of a same-time sample without one."""
-        if report.seq is None and tx.one(
+        org, machine_id, seq, collected = sample[:4]
+        if seq is None and tx.one(
             "SELECT 1 FROM samples WHERE org = ? AND machine_id = ? AND collected_at = ? AND seq IS NULL",
-            (org, report.machine_id, epoch(report.collected_at)),
+            (org, machine_id, collected),
         ):
             return False
-        sample, machine, rollup = self._prepare(tx, org, report, health, received, new_details, new_keys)
         if tx.one(_insert_samples_sql(1) + " RETURNING id", sample) is None:
             return False
         tx.run(_UPSERT_ROLLUP, rollup)
         tx.run(_upsert_machine_sql(self.dialect), machine)
         return True
 
-    def _prepare(self, tx: _Tx, org: str, report: Report, health: Health, received: float,
-                 new_details: dict[str, int], new_keys: dict[tuple, int]) -> tuple[tuple, tuple, tuple]:
-        """The parameters of a report's sample insert, machine upsert and rollup upsert."""
+    @staticmethod
+    def _prepare(org: str, report: Report, health: Health,
+                 received: float) -> tuple[list, tuple, tuple, list[str]]:
+        """The parameters of a report's sample insert (its `details` id still to fill in, at
+        `_DETAIL_AT`), machine upsert and rollup upsert, and the names of its extra metrics."""
         metrics = report.metrics
         collected = epoch(report.collected_at)
         names, extra = pack_extra(metrics)
-        detail_id = self._detail_id(tx, report, names, new_details, new_keys)
         core = [metrics.get(name) for name in CORE_METRICS]
         findings = health.findings
-        sample = (org, report.machine_id, report.seq, collected, received, health.score, health.status,
+        sample = [org, report.machine_id, report.seq, collected, received, health.score, health.status,
                   *core, extra,
                   _dumps([f.model_dump(mode="json") for f in findings]) if findings else None,
-                  detail_id, report.spool_dropped)
+                  None, report.spool_dropped]
         machine = (org, report.machine_id, report.hostname, report.os, report.agent_version, report.seq,
                    received, received, collected, _dumps(metrics), _dumps(report.facts),
                    health.model_dump_json(), report.spool_dropped)
@@ -534,7 +536,7 @@ class SqlStorage(Storage):
         for v in core:
             values += _NO_VALUE if v is None else (1, v, v, v)
         rollup = (org, report.machine_id, int(collected // SLOT), *values)
-        return sample, machine, rollup
+        return sample, machine, rollup, names
 
     def rebuild_rollups(self) -> None:
         """Recompute every rollup from the samples (after a bulk load that bypassed `save`)."""
