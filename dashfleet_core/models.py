@@ -6,6 +6,8 @@ agent cannot make the server store megabytes or NaNs.
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -90,7 +92,7 @@ class Report(BaseModel):
     def _metrics_bounded(cls, value: dict[str, float]) -> dict[str, float]:
         if len(value) > MAX_METRICS:
             raise ValueError(f"at most {MAX_METRICS} metrics per report, got {len(value)}")
-        _check_names(value, METRIC_NAME_PATTERN)
+        _check_names(value)
         return value
 
     @field_validator("facts")
@@ -98,17 +100,17 @@ class Report(BaseModel):
     def _facts_bounded(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_FACTS:
             raise ValueError(f"at most {MAX_FACTS} facts per report, got {len(value)}")
-        _check_names(value, METRIC_NAME_PATTERN)
+        _check_names(value)
         for key, text in value.items():
             if len(text) > MAX_FACT_TEXT:
                 raise ValueError(f"fact {key!r} is longer than {MAX_FACT_TEXT} characters")
         return value
 
 
-def _check_names(mapping: dict[str, Any], pattern: str) -> None:
-    import re
+_NAME_RX = re.compile(METRIC_NAME_PATTERN)
 
-    rx = re.compile(pattern)
+
+def _check_names(mapping: dict[str, Any], rx: re.Pattern[str] = _NAME_RX) -> None:
     for key in mapping:
         if not rx.match(key):
             raise ValueError(
