@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
 
 import pytest
@@ -100,3 +102,34 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(opener, tmp_pat
         opener(f"sqlite:///{path}")
     assert str(path) in str(err.value) and "restore a backup" in str(err.value)
     assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+def _open_at_once(path: str, barrier, results) -> None:
+    from dashfleet_plugins.storage.sqlite import open_sqlite
+
+    barrier.wait()
+    try:
+        st = open_sqlite(f"sqlite:///{path}")
+        st.save_report(Report(machine_id=f"pc-{os.getpid()}", seq=1), OK)
+        st.close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_database_at_once_all_start(tmp_path):
+    """gunicorn starts its workers together on a fresh file: none may fail to boot on 'locked'."""
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(30):
+        path = tmp_path / f"fresh{round_}.db"
+        barrier, results = ctx.Barrier(8), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(str(path), barrier, results)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(60)
+        assert outcomes == ["ok"] * 8, outcomes
+        conn = sqlite3.connect(path)
+        assert conn.execute("SELECT count(*) FROM machines").fetchone()[0] == 8
+        conn.close()

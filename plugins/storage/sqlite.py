@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,12 @@ try:
 except ImportError:  # Windows: waitress serves from one process, whose threads queue on a lock
     fcntl = None
 
+# A checkpoint copies each page changed since the last one back into the database once, however
+# often it changed: at SQLite's default of 1,000 pages, a busy server rewrote the same hot pages
+# (machines, rollups, index leaves) every ~150 commits. 10,000 pages (40 MB of WAL at most between
+# checkpoints) measured 1.13x single-report and 1.3x batched throughput (docs/benchmarks.md).
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+WAL_SIZE_LIMIT_BYTES = 64 * 2**20  # the WAL file is truncated back to this after a checkpoint
 SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 
 
@@ -62,7 +69,7 @@ class SqliteStorage(SqlStorage):
         self._all_lock = threading.Lock()
         self._closed = False
         try:
-            mode = self._connection().execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._enter_wal_mode()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StorageError(
@@ -77,6 +84,20 @@ class SqliteStorage(SqlStorage):
     def _where(self) -> str:
         return str(self.path)
 
+    def _enter_wal_mode(self) -> str:
+        """Switch a new database to WAL (a no-op once it is). Processes starting together (gunicorn
+        workers on a fresh file) take turns on the writer lock: SQLite answers a concurrent switch
+        with "database is locked" at once, without waiting on the busy timeout."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                with self._writer_turn():
+                    return self._connection().execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # a reader without the writer lock (an older DashFleet, the CLI)
+
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
             raise StorageError(f"{self.path}: storage is closed")
@@ -88,11 +109,17 @@ class SqliteStorage(SqlStorage):
                                    timeout=self._busy_ms / 1000)
             conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
             self._local.conn = conn
             self._local.pid = os.getpid()
             with self._all_lock:
                 self._all.append(conn)
         return conn
+
+    def _read(self, sql: str, params=()) -> list[tuple]:
+        """One statement in autocommit mode: SQLite wraps it in its own read transaction."""
+        return self._connection().execute(sql, tuple(params)).fetchall()
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[_Tx]:
