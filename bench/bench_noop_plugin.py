@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request
@@ -26,7 +27,12 @@ def _connection(app) -> sqlite3.Connection:
         sync = "NORMAL" if "synchronous=normal" in settings.storage.url else "FULL"
         path = Path(settings.server.data_dir) / "bench_raw.db"
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        for _ in range(100):  # both workers switch the new file to WAL at once: one is told "locked"
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.05)
         conn.execute(f"PRAGMA synchronous={sync}")
         conn.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         _local.conn = conn

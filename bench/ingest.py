@@ -4,7 +4,8 @@ baselines measured in the same run (the machine is shared, so absolute numbers d
 1. Single reports (spread over 1,000 existing machines) vs a Flask no-op endpoint on the same server (it reads the same body and answers
    a small JSON): requests/s ratio (goal >= 0.7); also a bare Flask insert of the body into SQLite
    with the same durability, for reference.
-2. Batches of 50 reports per request vs single reports: reports/s ratio (goal >= 10).
+2. Batches of 50 reports per request vs single reports: reports/s ratio (goal >= 10), for batches
+   mixing 50 machines and for batches from one machine (what an agent flushing its spool sends).
 3. Cost per report from 1 to 10,000 distinct machines (all existing before the measure): reports/s
    at each size as a ratio to 1 machine (goal: flat).
 4. `GET /api/fleet` with 1,000 machines: median latency (goal < 50 ms), and as a ratio to the
@@ -15,7 +16,7 @@ baselines measured in the same run (the machine is shared, so absolute numbers d
 The load generator is N processes on 127.0.0.1 sending raw HTTP/1.1 requests (gunicorn's sync
 workers close each connection, so each request opens one).
 
-    .venv/bin/python bench/ingest.py [--seconds 5] [--clients 4]
+    .venv/bin/python bench/ingest.py [--seconds 5] [--clients 4] [--threads N] [--only ratio|machines|fleet|memory]
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def _client(args) -> tuple[int, int]:
         if kind in ("noop", "insert"):
             body = json.dumps(report(f"pc-{seq % machines}", seq)).encode()
             raw = http_request("POST", f"/bench/{kind}", body)
+        elif kind == "spool":  # a batch from one agent flushing its spool: one machine, seq in order
+            body = json.dumps([report(f"pc-{(seq * 7919) % machines}", seq + i) for i in range(batch)]).encode()
+            raw = http_request("POST", "/api/fleet/report", body, token=True)
         else:  # spread over `machines` existing machines; (machine, seq) unique across clients
             body = json.dumps([report(f"pc-{((seq + i) * 7919) % machines}", seq + i) for i in range(batch)]
                               if batch > 1 else report(f"pc-{(seq * 7919) % machines}", seq)).encode()
@@ -105,31 +109,54 @@ def _client(args) -> tuple[int, int]:
     return ok, bad
 
 
+LOG: Path | None = None  # the log of the gunicorn running
+SERVER_PID = 0  # the gunicorn master of the phase running; `load` reports its workers' CPU per request
+SERVER_CPU: dict[str, float] = {}  # kind -> server CPU seconds per request, last load of that kind
+
+
+def server_cpu() -> float:
+    """CPU seconds used so far by the gunicorn master and its workers."""
+    import psutil
+
+    root = psutil.Process(SERVER_PID)
+    return sum(sum(p.cpu_times()[:2]) for p in (root, *root.children(recursive=True)))
+
+
 def load(port: int, kind: str, seconds: float, clients: int, machines: int = 1, batch: int = 1) -> float:
     """Requests per second answered 2xx by the server, over `clients` processes."""
     with mp.Pool(clients) as pool:
+        before = server_cpu() if SERVER_PID else 0.0
         results = pool.map(_client, [(port, kind, seconds, i, machines, batch) for i in range(clients)])
+        spent = server_cpu() - before if SERVER_PID else 0.0
     ok = sum(r[0] for r in results)
     bad = sum(r[1] for r in results)
     if bad:
-        raise SystemExit(f"{kind}: {bad} requests were not answered 2xx")
+        raise SystemExit(f"{kind}: {bad} requests were not answered 2xx; server log: {LOG}")
+    SERVER_CPU[f"{kind}x{batch}"] = spent / max(ok, 1)
     return ok / seconds
+
+
+THREADS = 1  # gunicorn --threads (set by --threads): 1 = sync workers, more = gthread workers
 
 
 def start_gunicorn(app: str, env: dict, cwd: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                             "--threads", str(THREADS),
                              "--no-control-socket", "--log-level", "warning", app],
-                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(cwd / "gunicorn.log", "ab"))  # a file: a pipe nobody reads can fill and block it
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             if send(port, http_request("GET", "/healthz")) == 200:
+                global SERVER_PID, LOG
+                SERVER_PID, LOG = proc.pid, cwd / "gunicorn.log"
                 return proc, port
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit(f"gunicorn {app} did not start: {proc.stderr.read().decode()[-2000:]}")
+    raise SystemExit(f"gunicorn {app} did not start: {(cwd / 'gunicorn.log').read_text()[-2000:]}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -172,7 +199,11 @@ def seed_machines(port: int, n: int, prefix: str = "fleet-") -> None:
         assert send(port, http_request("POST", "/api/fleet/report", body, token=True)) == 200
 
 
+PHASES = ("ratio", "machines", "fleet", "memory")  # 1+2, 3, 4, 5 of the module docstring
+
+
 def main() -> None:
+    global THREADS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load phase")
     parser.add_argument("--clients", type=int, default=4, help="load-generator processes")
@@ -180,7 +211,13 @@ def main() -> None:
                         help="SQLite durability (storage URL option; full is the default: each "
                              "acknowledged report is on disk even after a power cut; normal survives a "
                              "crash of the server process but not of the machine)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="gunicorn --threads per worker (1: sync workers; more: gthread)")
+    parser.add_argument("--only", choices=PHASES, action="append",
+                        help="run only these phases (repeatable); default: all")
     args = parser.parse_args()
+    phases = set(args.only or PHASES)
+    THREADS = args.threads
 
     tmp = Path(tempfile.mkdtemp(prefix="dashfleet-bench-"))
     config = tmp / "dashfleet.toml"
@@ -188,29 +225,11 @@ def main() -> None:
                       '[plugins]\nmodules = ["bench_noop_plugin"]\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DASHFLEET_"))}
     env.update(DASHFLEET_CONFIG=str(config), FLEET_TOKEN=TOKEN, PYTHONPATH=str(HERE))
-    print(f"bench/ingest.py: gunicorn --workers 2 (sync), SQLite synchronous={args.synchronous} in {tmp}, {args.clients} client processes, "
+    print(f"bench/ingest.py: gunicorn --workers 2 --threads {THREADS} ({'sync' if THREADS == 1 else 'gthread'}), SQLite synchronous={args.synchronous} in {tmp}, {args.clients} client processes, "
           f"{args.seconds:g} s per phase, {os.cpu_count()} CPUs shared with the clients")
     try:
-        proc, port = start_gunicorn("dashfleet_web.app:create_app()", env, tmp)
-        try:
-            load(port, "noop", 1.0, args.clients)  # warm-up
-            noop = load(port, "noop", args.seconds, args.clients)
-            insert = load(port, "insert", args.seconds, args.clients)
-            seed_machines(port, 1000, "pc-")
-            single = load(port, "report", args.seconds, args.clients, machines=1000)
-            batched = load(port, "report", args.seconds, args.clients, machines=1000, batch=50) * 50
-            noop2 = load(port, "noop", args.seconds, args.clients)
-            ceiling = (noop + noop2) / 2
-            print()
-            print("1. single reports vs no-op endpoint (same server, same run)")
-            print(f"   no-op            {ceiling:8.0f} req/s (runs: {noop:.0f}, {noop2:.0f})")
-            print(f"   bare insert      {insert:8.0f} req/s   ratio {insert / ceiling:.2f}  (Flask + one SQLite insert, same durability)")
-            print(f"   POST report      {single:8.0f} req/s   ratio {single / ceiling:.2f}  (goal >= 0.7); "
-                  f"{single / insert:.2f} of the bare insert")
-            print("2. batched (50 per request) vs single")
-            print(f"   batched          {batched:8.0f} reports/s   ratio {batched / single:.1f}x  (goal >= 10x)")
-        finally:
-            stop(proc)
+        if "ratio" in phases:
+            phase_ratio(env, tmp, args)
 
         def fresh_server(name: str):
             """gunicorn on a new, empty database (so one phase's data does not weigh on the next)."""
@@ -220,49 +239,95 @@ def main() -> None:
             cfg.write_text(config.read_text().replace(str(tmp), str(folder)))
             return start_gunicorn("dashfleet_web.app:create_app()", dict(env, DASHFLEET_CONFIG=str(cfg)), folder)
 
-        print("3. cost per report by number of distinct machines (single reports; a fresh database per size,")
-        print("   the machines stored before the measure, so reports update them)")
-        by_size = {}
-        for machines in (1, 100, 1000, 10_000):
-            proc, port = fresh_server(f"machines{machines}")
-            try:
-                seed_machines(port, machines, "pc-")
-                load(port, "report", 1.0, args.clients, machines=machines)  # warm-up
-                by_size[machines] = load(port, "report", args.seconds, args.clients, machines=machines)
-            finally:
-                stop(proc)
-            rate = by_size[machines]
-            print(f"   {machines:>6} machines {rate:8.0f} reports/s   ratio to 1 machine {rate / by_size[1]:.2f}")
+        if "machines" in phases:
+            phase_machines(fresh_server, args)
+        if "fleet" in phases or "memory" in phases:
+            phase_fleet_and_memory(fresh_server, env, tmp, phases)
+    except SystemExit:
+        print(f"(kept {tmp} for its logs)")
+        raise
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-        proc, port = fresh_server("fleet1000")
+
+def phase_ratio(env: dict, tmp: Path, args) -> None:
+    """1 and 2: single reports vs the no-op and the bare insert; batched vs single."""
+    proc, port = start_gunicorn("dashfleet_web.app:create_app()", env, tmp)
+    try:
+        load(port, "noop", 1.0, args.clients)  # warm-up
+        noop = load(port, "noop", args.seconds, args.clients)
+        insert = load(port, "insert", args.seconds, args.clients)
+        seed_machines(port, 1000, "pc-")
+        single = load(port, "report", args.seconds, args.clients, machines=1000)
+        batched = load(port, "report", args.seconds, args.clients, machines=1000, batch=50) * 50
+        spooled = load(port, "spool", args.seconds, args.clients, machines=1000, batch=50) * 50
+        noop2 = load(port, "noop", args.seconds, args.clients)
+    finally:
+        stop(proc)
+    ceiling = (noop + noop2) / 2
+    print()
+    print("1. single reports vs no-op endpoint (same server, same run)")
+    print(f"   no-op            {ceiling:8.0f} req/s (runs: {noop:.0f}, {noop2:.0f})")
+    print(f"   bare insert      {insert:8.0f} req/s   ratio {insert / ceiling:.2f}  (Flask + one SQLite insert, same durability)")
+    print(f"   POST report      {single:8.0f} req/s   ratio {single / ceiling:.2f}  (goal >= 0.7); "
+          f"{single / insert:.2f} of the bare insert")
+    print("2. batched (50 per request) vs single")
+    print(f"   batched          {batched:8.0f} reports/s   ratio {batched / single:.1f}x  (goal >= 10x; each batch from 50 machines)")
+    print(f"   spool flush      {spooled:8.0f} reports/s   ratio {spooled / single:.1f}x  (each batch from one machine, as an agent sends)")
+    cpu = {k: v * 1e6 for k, v in SERVER_CPU.items()}
+    print(f"   server CPU per request (master + workers): no-op {cpu['noopx1']:.0f} us, bare insert "
+          f"{cpu['insertx1']:.0f} us, report {cpu['reportx1']:.0f} us, batch of 50 {cpu['reportx50']:.0f} us "
+          f"({cpu['reportx50'] / 50:.0f} us per report)")
+
+
+def phase_machines(fresh_server, args) -> None:
+    """3: single reports/s at 1, 100, 1,000 and 10,000 distinct machines."""
+    print("3. cost per report by number of distinct machines (single reports; a fresh database per size,")
+    print("   the machines stored before the measure, so reports update them)")
+    by_size = {}
+    for machines in (1, 100, 1000, 10_000):
+        proc, port = fresh_server(f"machines{machines}")
         try:
-            seed_machines(port, 1000)
-            median_ms(port, "/api/fleet", 5)
+            seed_machines(port, machines, "pc-")
+            load(port, "report", 1.0, args.clients, machines=machines)  # warm-up
+            by_size[machines] = load(port, "report", args.seconds, args.clients, machines=machines)
+        finally:
+            stop(proc)
+        rate = by_size[machines]
+        print(f"   {machines:>6} machines {rate:8.0f} reports/s   ratio to 1 machine {rate / by_size[1]:.2f}")
+
+
+def phase_fleet_and_memory(fresh_server, env: dict, tmp: Path, phases: set[str]) -> None:
+    """4: GET /api/fleet at 1,000 machines; 5: idle RSS of that server vs a bare Flask app."""
+    proc, port = fresh_server("fleet1000")
+    try:
+        seed_machines(port, 1000)
+        median_ms(port, "/api/fleet", 5)
+        if "fleet" in phases:
             fleet_ms = median_ms(port, "/api/fleet", 100)
             noop_ms = median_ms(port, "/bench/noop", 100)
             print("4. GET /api/fleet with 1,000 machines (+ the server's own), 100 sequential requests")
             print(f"   median {fleet_ms:.1f} ms  (goal < 50 ms); no-op GET median {noop_ms:.1f} ms, "
                   f"ratio {fleet_ms / noop_ms:.1f}x")
-            time.sleep(3)
-            ours, ours_pss = tree_memory(proc.pid)
-        finally:
-            stop(proc)
-        bare, port = start_gunicorn("bare_flask_app:create_app()", env, tmp)
-        try:
-            median_ms(port, "/healthz", 20)
-            time.sleep(3)
-            theirs, theirs_pss = tree_memory(bare.pid)
-        finally:
-            stop(bare)
-        print("5. idle RSS of the gunicorn tree (master + 2 workers)")
-        print(f"   DashFleet {ours / 2**20:.1f} MiB, bare Flask {theirs / 2**20:.1f} MiB, "
-              f"ratio {ours / theirs:.2f}x  (goal <= 1.3x)")
-        if ours_pss and theirs_pss:
-            print(f"   PSS: DashFleet {ours_pss / 2**20:.1f} MiB, bare Flask {theirs_pss / 2**20:.1f} MiB, "
-                  f"ratio {ours_pss / theirs_pss:.2f}x")
+        time.sleep(3)
+        ours, ours_pss = tree_memory(proc.pid)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
+        stop(proc)
+    if "memory" not in phases:
+        return
+    bare, port = start_gunicorn("bare_flask_app:create_app()", env, tmp)
+    try:
+        median_ms(port, "/healthz", 20)
+        time.sleep(3)
+        theirs, theirs_pss = tree_memory(bare.pid)
+    finally:
+        stop(bare)
+    print("5. idle RSS of the gunicorn tree (master + 2 workers)")
+    print(f"   DashFleet {ours / 2**20:.1f} MiB, bare Flask {theirs / 2**20:.1f} MiB, "
+          f"ratio {ours / theirs:.2f}x  (goal <= 1.3x)")
+    if ours_pss and theirs_pss:
+        print(f"   PSS: DashFleet {ours_pss / 2**20:.1f} MiB, bare Flask {theirs_pss / 2**20:.1f} MiB, "
+              f"ratio {ours_pss / theirs_pss:.2f}x")
 
 if __name__ == "__main__":
     main()
