@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from dashfleet_core.models import (
     DEFAULT_ORG, AuditEntry, Bucket, Event, Finding, Health, MachineState, Report, Sample, as_utc,
@@ -287,6 +288,11 @@ def _dumps(value: Any) -> str:
     return _ENCODE(value)
 
 
+def _json_text(value: Any) -> str:
+    """JSON for a column only read back (not hashed): pydantic-core's encoder, 4x json's."""
+    return to_json(value).decode()
+
+
 def _loads(value: Any) -> Any:
     """JSON text (SQLite, TEXT columns) or an already decoded value (PostgreSQL JSONB)."""
     if value is None:
@@ -508,7 +514,10 @@ class SqlStorage(Storage):
                 machine_rows.append(machine)
                 rollup_rows.append(rollup)
             results.append(bool(left))
-        if machine_rows:
+        if len(machine_rows) == 1:  # a single report: execute is cheaper than executemany
+            tx.run(_UPSERT_ROLLUP, rollup_rows[0])
+            tx.run(_upsert_machine_sql(self.dialect), machine_rows[0])
+        elif machine_rows:
             tx.many(_UPSERT_ROLLUP, rollup_rows)
             tx.many(_upsert_machine_sql(self.dialect), machine_rows)
         return results
@@ -542,7 +551,7 @@ class SqlStorage(Storage):
                   _dumps([f.model_dump(mode="json") for f in findings]) if findings else None,
                   None, report.spool_dropped]
         machine = (org, report.machine_id, report.hostname, report.os, report.agent_version, report.seq,
-                   received, received, collected, _dumps(metrics), _dumps(report.facts),
+                   received, received, collected, _json_text(metrics), _json_text(report.facts),
                    health.model_dump_json(), report.spool_dropped)
         values: list[Any] = []
         for v in core:

@@ -12,8 +12,9 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 
 from dashfleet_core.models import Report
 
@@ -140,7 +141,12 @@ def _answer_single(report: Report):
     answer = {"stored": stored, "machine_id": report.machine_id, "seq": report.seq}
     if not stored:
         answer["duplicate"] = True
-    return jsonify(answer), 201 if stored else 200
+    return _json_response(answer, 201 if stored else 200)
+
+
+def _json_response(document: dict[str, Any], status: int):
+    """What `jsonify` answers (compact JSON and a newline), without its per-call setup."""
+    return current_app.response_class(to_json(document) + b"\n", status=status, mimetype="application/json")
 
 
 def _batch(items: list[Any]):
@@ -176,5 +182,5 @@ def _answer_batch(count: int, valid: list[Report], where: list[int], rejected: d
     count_reports("stored", n_stored)
     count_reports("duplicate", n_dup)
     count_reports("rejected", n_rejected)
-    return jsonify({"results": results, "stored": n_stored, "duplicates": n_dup,
-                    "rejected": n_rejected}), 200
+    return _json_response({"results": results, "stored": n_stored, "duplicates": n_dup,
+                           "rejected": n_rejected}, 200)
