@@ -74,7 +74,7 @@ def procs():
                 stream.close()
 
 
-def test_dashfleet_web_shows_this_machine_requires_a_generated_token_and_stops_on_sigterm(tmp_path, procs):
+def test_dashfleet_web_shows_this_machine_requires_a_generated_token_says_where_once_and_stops_on_sigterm(tmp_path, procs):
     import psutil
 
     port = free_port()
@@ -101,9 +101,17 @@ def test_dashfleet_web_shows_this_machine_requires_a_generated_token_and_stops_o
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
-    out = proc.stdout.read()
-    assert str(token_file) in out and token not in out
+    out, err = proc.stdout.read(), proc.stderr.read()
+    assert (out + err).count(str(token_file)) == 1, "where the new token is: said once"
+    assert token not in out + err
     assert "stopped" in out
+
+    again = _start_web(tmp_path, port, config)  # the token file exists now: said once, on stdout
+    procs.append(again)
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(15) == 0
+    out, err = again.stdout.read(), again.stderr.read()
+    assert out.count(str(token_file)) == 1 and str(token_file) not in err and token not in out + err
 
 
 def test_host_and_port_come_from_the_environment(tmp_path, procs):

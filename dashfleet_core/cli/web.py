@@ -33,7 +33,8 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log unless -v
 
     fleet = Fleet(settings, ctx.pm)
-    app = create_app(fleet=fleet, start=False)
+    token_was_stored = token_path(settings).exists()
+    app = create_app(fleet=fleet, start=False)  # generates the token file when there is none, and says so
     try:
         server = make_server(settings.server.host, settings.server.port, app, threaded=True)
     except OSError as exc:
@@ -58,7 +59,7 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
     click.echo(f"DashFleet server on {url}  (fleet: {url}fleet; storage {settings.storage.url})")
     if settings.server.token:
         click.echo("Agents authenticate with FLEET_TOKEN as configured.")
-    else:
+    elif token_was_stored:  # a new token file was announced by its creator (a warning) already
         click.echo(f"FLEET_TOKEN is not set: agents must send the token stored in "
                    f"{token_path(settings).resolve()} (readable by this user only).")
     click.echo("Stop with Ctrl-C or SIGTERM.", nl=True)
