@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        agent.main(args=args, prog_name="dashfleet-agent", standalone_mode=False)
+        agent.main(args=args, prog_name="dashfleet-agent", standalone_mode=False,
+                   help_option_names=["-h", "--help"])  # as `dashfleet` takes them
     except ConfigError as exc:
         click.echo(f"dashfleet-agent: {exc}", err=True)
         sys.exit(exc.exit_code)

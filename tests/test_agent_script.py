@@ -31,6 +31,13 @@ def test_script_has_the_agent_flags(script):
     assert "status" in out.stdout
 
 
+def test_script_takes_dash_h_like_dashfleet(script):
+    for args in (["-h"], ["status", "-h"]):
+        out = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("Usage: dashfleet-agent"), args
+
+
 def test_script_delivers_one_report_with_once(script, tmp_path):
     receiver = Receiver()
     try:
