@@ -1,4 +1,7 @@
-"""Bench baseline: a bare Flask app with one route, for bench/ingest.py's idle-RSS comparison."""
+"""Bench baselines: a bare Flask app with one route, for bench/ingest.py's idle-RSS comparison, and
+the same app importing DashFleet's pydantic models (what a worker must load to validate a report
+or read its config), to show how much of the budget the required dependencies take before any
+DashFleet code runs."""
 
 from __future__ import annotations
 
@@ -13,3 +16,10 @@ def create_app() -> Flask:
         return jsonify({"status": "ok"})
 
     return app
+
+
+def create_app_with_models() -> Flask:
+    import dashfleet_core.config  # noqa: F401  (pydantic and the models the config and reports use)
+    import dashfleet_core.models  # noqa: F401
+
+    return create_app()

@@ -11,7 +11,8 @@ baselines measured in the same run (the machine is shared, so absolute numbers d
 4. `GET /api/fleet` with 1,000 machines: median latency (goal < 50 ms), and as a ratio to the
    no-op endpoint's median on the same server.
 5. Idle RSS of the gunicorn process tree (master + 2 workers, jobs running) vs a bare Flask app
-   under the same gunicorn settings (goal <= 1.3x).
+   under the same gunicorn settings (goal <= 1.3x); also the same bare app importing only
+   DashFleet's pydantic models and config (the floor the required dependencies set).
 
 The load generator is N processes on 127.0.0.1 sending raw HTTP/1.1 requests (gunicorn's sync
 workers close each connection, so each request opens one).
@@ -315,19 +316,24 @@ def phase_fleet_and_memory(fresh_server, env: dict, tmp: Path, phases: set[str])
         stop(proc)
     if "memory" not in phases:
         return
-    bare, port = start_gunicorn("bare_flask_app:create_app()", env, tmp)
-    try:
-        median_ms(port, "/healthz", 20)
-        time.sleep(3)
-        theirs, theirs_pss = tree_memory(bare.pid)
-    finally:
-        stop(bare)
-    print("5. idle RSS of the gunicorn tree (master + 2 workers)")
+    baselines = {}
+    for name in ("create_app", "create_app_with_models"):
+        bare, port = start_gunicorn(f"bare_flask_app:{name}()", env, tmp)
+        try:
+            median_ms(port, "/healthz", 20)
+            time.sleep(3)
+            baselines[name] = tree_memory(bare.pid)
+        finally:
+            stop(bare)
+    (theirs, theirs_pss), (floor, floor_pss) = baselines["create_app"], baselines["create_app_with_models"]
+    print("5. idle RSS of the gunicorn tree (master + 2 workers), after the fleet phase (1,000 machines listed)")
     print(f"   DashFleet {ours / 2**20:.1f} MiB, bare Flask {theirs / 2**20:.1f} MiB, "
           f"ratio {ours / theirs:.2f}x  (goal <= 1.3x)")
+    print(f"   bare Flask importing DashFleet's pydantic models and config only: {floor / 2**20:.1f} MiB, "
+          f"ratio {floor / theirs:.2f}x (the floor before any DashFleet code runs)")
     if ours_pss and theirs_pss:
         print(f"   PSS: DashFleet {ours_pss / 2**20:.1f} MiB, bare Flask {theirs_pss / 2**20:.1f} MiB, "
-              f"ratio {ours_pss / theirs_pss:.2f}x")
+              f"ratio {ours_pss / theirs_pss:.2f}x; with the models {floor_pss / theirs_pss:.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -5,8 +5,9 @@ holds the settings, the plugin manager, the engine (collectors, health checks, s
 storage backend. Request handlers call `ingest`; plugins reach the same object through the app
 (`current_app.extensions["dashfleet"]`).
 
-Scheduled jobs run on every process that started the fleet, but each run first takes a named
-lease in storage, so with several workers (or several servers on PostgreSQL) one of them runs it.
+Scheduled jobs run in one process per host (the holder of a file lock, see `job_runner`), and
+each run first takes a named lease in storage, so with several servers on one PostgreSQL one of
+them runs it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pluggy
 
 from .config import Settings
 from .engine import Engine, default_machine_id
+from .job_runner import JobRunnerLock, lock_path
 from .models import DEFAULT_ORG, Health, Report, utcnow
 from .plugins import make_plugin_manager
 from .storage import Storage, open_storage
@@ -56,6 +58,8 @@ class Fleet:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.self_machine_id = self.settings.agent.machine_id or default_machine_id()
         self.started = False
+        self.runs_jobs = False  # this process holds the host's job-runner lock and runs the jobs
+        self._runner_lock: JobRunnerLock | None = None
         self._jobs: list[tuple[str, float, Callable[[], Any]]] = []
         self._lock = threading.Lock()
         self._last_self_seq = 0
@@ -137,8 +141,8 @@ class Fleet:
         `job:<name>` first and skips the run if another process holds it."""
         with self._lock:
             self._jobs = [j for j in self._jobs if j[0] != name] + [(name, seconds, func)]
-            started = self.started
-        if started:
+            running = self.runs_jobs
+        if running:
             self._add_job(name, seconds, func)
 
     def _add_job(self, name: str, seconds: float, func: Callable[[], Any]) -> None:
@@ -149,6 +153,17 @@ class Fleet:
                 func()
 
         self.engine.every(seconds, run_if_leader, job_id=name)
+
+    def _hand_over_leases(self) -> None:
+        """Let the jobs' leases this process holds lapse now (renewed into the past), so the
+        next runner does not wait out their time to live."""
+        with self._lock:
+            names = [name for name, _, _ in self._jobs]
+        for name in names:
+            try:
+                self.storage.try_lease(f"job:{name}", self.holder, -1)
+            except Exception as exc:  # stopping anyway: the lease lapses by itself
+                log.warning("could not hand over the lease of job %r: %s", name, exc)
 
     def purge_old(self) -> int:
         """Retention: delete samples and events older than `[storage] retention_days`."""
@@ -161,7 +176,8 @@ class Fleet:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run plugins' `startup` hooks and start the scheduled jobs (retention, self-report)."""
+        """Run plugins' `startup` hooks and start the scheduled jobs (retention, self-report) in
+        this process if it is the host's job runner, else as soon as it becomes the runner."""
         with self._lock:
             if self.started:
                 return
@@ -171,17 +187,34 @@ class Fleet:
             self.schedule("self-report", self.settings.server.self_interval, self.report_self)
         with self._lock:
             self.started = True
+        self._runner_lock = JobRunnerLock(lock_path(self.settings.server.data_dir, self.settings.storage.url))
+        self._runner_lock.run_when_held(self._run_jobs)
+        log.info("fleet service started (holder %s)", self.holder)
+
+    def _run_jobs(self) -> None:
+        """Start the scheduler with every job registered so far (later ones join it directly)."""
+        with self._lock:
+            if not self.started:
+                return
+            self.runs_jobs = True
             jobs = list(self._jobs)
         for name, seconds, func in jobs:
             self._add_job(name, seconds, func)
         self.engine.start()
-        log.info("fleet service started (holder %s, %d jobs)", self.holder, len(jobs))
+        log.info("running the scheduled jobs here (%d jobs)", len(jobs))
 
     def stop(self) -> None:
-        """Stop the jobs (waiting for a running one), run `shutdown` hooks, close storage."""
+        """Stop the jobs (waiting for a running one), hand the job-runner lock on, run `shutdown`
+        hooks, close storage."""
         with self._lock:
-            was_started, self.started = self.started, False
+            was_started, was_running = self.started, self.runs_jobs
+            self.started = self.runs_jobs = False
+        if self._runner_lock is not None:
+            self._runner_lock.release()  # first: its waiting thread must not start the jobs now
+            self._runner_lock = None
         self.engine.stop()
+        if was_running:
+            self._hand_over_leases()
         if was_started:
             self.engine.shutdown()
         self.storage.close()

@@ -1,19 +1,46 @@
 """Prometheus exposition for `/metrics`: the fleet's state at scrape time, read from storage (so
-every worker answers the same), plus this process's ingest counters. One registry per app."""
+every worker answers the same), plus this process's ingest counters. One registry per app.
+
+prometheus_client is imported on the first scrape, not at start: the counters are plain integers
+until then, so a server nobody scrapes does not carry it in every worker."""
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, current_app
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
 
 from .fleetview import fleet_json
 
 EXTENSION = "dashfleet_metrics"
 STATUSES = ("ok", "warn", "critical")
+RESULTS = ("stored", "duplicate", "rejected")
 PER_MACHINE = (("cpu.percent", "dashfleet_machine_cpu_percent", "CPU utilisation, percent"),
                ("memory.percent", "dashfleet_machine_memory_percent", "Memory used, percent"),
                ("disk.percent", "dashfleet_machine_disk_percent", "Fullest disk used, percent"))
+
+
+class ReportCounters:
+    """Reports received by this process, by result (what `dashfleet_reports_received` exposes)."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(RESULTS, 0)
+        self._lock = threading.Lock()  # threaded servers (dashfleet web, waitress, gthread)
+
+    def add(self, result: str, n: int) -> None:
+        with self._lock:
+            self.counts[result] += n
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily("dashfleet_reports_received",
+                                     "Reports received by this server process, by result", labels=["result"])
+        with self._lock:
+            counts = dict(self.counts)
+        for result in RESULTS:
+            family.add_metric([result], counts[result])
+        yield family
 
 
 class FleetCollector:
@@ -23,6 +50,8 @@ class FleetCollector:
         self.app = app
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         fleet = self.app.extensions["dashfleet"]
         doc = fleet_json(fleet)
         machines = doc["machines"]
@@ -52,20 +81,23 @@ class FleetCollector:
 
 
 def init_app(app: Flask) -> None:
-    registry = CollectorRegistry()
-    received = Counter("dashfleet_reports_received", "Reports received by this server process, by result",
-                       ["result"], registry=registry)
-    registry.register(FleetCollector(app))
-    app.extensions[EXTENSION] = {
-        "registry": registry,
-        "received": {r: received.labels(result=r) for r in ("stored", "duplicate", "rejected")},
-    }
+    app.extensions[EXTENSION] = {"counters": ReportCounters(), "registry": None, "lock": threading.Lock()}
 
 
 def count_reports(result: str, n: int = 1) -> None:
     if n:
-        current_app.extensions[EXTENSION]["received"][result].inc(n)
+        current_app.extensions[EXTENSION]["counters"].add(result, n)
 
 
-def registry() -> CollectorRegistry:
-    return current_app.extensions[EXTENSION]["registry"]
+def registry():
+    """The app's `CollectorRegistry`, built on the first scrape."""
+    state = current_app.extensions[EXTENSION]
+    with state["lock"]:
+        if state["registry"] is None:
+            from prometheus_client import CollectorRegistry
+
+            registry = CollectorRegistry()
+            registry.register(state["counters"])
+            registry.register(FleetCollector(current_app._get_current_object()))
+            state["registry"] = registry
+        return state["registry"]

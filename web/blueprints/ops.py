@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, jsonify, request
-from prometheus_client.exposition import choose_encoder
 
 from dashfleet_core import __version__
 
@@ -32,6 +31,8 @@ def healthz():
 
 @bp.get("/metrics")
 def metrics():
+    from prometheus_client.exposition import choose_encoder  # on the first scrape (see ..metrics)
+
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encoder(registry()), content_type=content_type)
 
