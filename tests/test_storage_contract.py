@@ -475,3 +475,19 @@ def test_machines_read_again_shows_every_change_since_the_last_read(store):
     assert [m.machine_id for m in store.machines(seen_since=T0 + timedelta(seconds=30))] == ["a"]
     assert [m.machine_id for m in store.machines(org="acme")] == ["b"]
     assert {m.machine_id for m in store.machines()} == {"a", "b"}
+
+
+def test_machines_of_a_large_fleet_each_show_their_own_row(store):
+    """A fleet larger than any chunk a backend reads or validates at once: every machine, each
+    with its own values, in machine-id order; after one machine changes, only it differs."""
+    n = 257
+    store.save_reports([(report(f"pc-{i:03d}", seq=1, **{"cpu.percent": float(i)}), OK) for i in range(n)],
+                       received_at=T0)
+    listed = store.machines()
+    assert [m.machine_id for m in listed] == [f"pc-{i:03d}" for i in range(n)]
+    assert [m.metrics["cpu.percent"] for m in listed] == [float(i) for i in range(n)]
+    store.save_report(report("pc-200", seq=2, at=T0 + timedelta(minutes=1), **{"cpu.percent": 1.5}), OK,
+                      received_at=T0 + timedelta(minutes=1))
+    again = store.machines()
+    changed = [(a.machine_id, b.metrics["cpu.percent"]) for a, b in zip(listed, again) if a != b]
+    assert changed == [("pc-200", 1.5)]

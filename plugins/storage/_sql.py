@@ -345,6 +345,9 @@ def _machine_json(row: tuple) -> str:
     )
 
 
+STATE_CHUNK = 100  # machine rows per JSON document validated at once
+
+
 class _StateCache:
     """MachineState by `machines` row, per org, for the fleet list.
 
@@ -362,8 +365,11 @@ class _StateCache:
         found = [known.get(row) for row in rows]
         missing = [row for row, state in zip(rows, found) if state is None]
         if missing:
-            # one JSON document validated by pydantic-core at once: cheaper than a model per row
-            fresh = iter(_MACHINE_LIST.validate_json("[" + ",".join(map(_machine_json, missing)) + "]"))
+            # JSON documents of STATE_CHUNK rows validated by pydantic-core at once: cheaper than
+            # a model per row, and the text of a whole fleet is never built at once
+            fresh = iter([state for start in range(0, len(missing), STATE_CHUNK)
+                          for state in _MACHINE_LIST.validate_json(
+                              "[" + ",".join(map(_machine_json, missing[start:start + STATE_CHUNK])) + "]")])
             found = [state if state is not None else next(fresh) for state in found]
         self._by_org[org] = dict(zip(rows, found))  # a dict replaced whole: safe for threads
         return found
