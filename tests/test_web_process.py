@@ -242,6 +242,34 @@ def test_gunicorn_two_workers_run_scheduled_jobs_once_per_deployment(tmp_path, p
     assert proc.wait(30) == 0
 
 
+@pytest.mark.skipif(os.name != "posix", reason="gunicorn runs on Unix only")
+def test_gunicorn_jobs_move_to_another_worker_when_the_runner_is_killed(tmp_path, procs):
+    """One worker per host runs the jobs (a file lock); SIGKILL it and another process takes the
+    lock, and the jobs run again there once the dead runner's lease has lapsed."""
+    import psutil
+
+    probe = tmp_path / "probe.txt"
+    config = _config(tmp_path, report_self=False)
+    (tmp_path / "dashfleet.toml").write_text(config.read_text() + '\n[plugins]\nmodules = ["web_job_probe"]\n')
+    port = free_port()
+    env = _env(DASHFLEET_CONFIG=str(config), DASHFLEET_PROBE_FILE=str(probe), FLEET_TOKEN="k",
+               PYTHONPATH=str(TESTS))
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                             "--no-control-socket", "dashfleet_web.app:create_app()"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(proc)
+    _wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    runner = _probe_pids(probe, 3)[-1]
+    os.kill(int(runner), signal.SIGKILL)
+    probe.write_text("")
+    # the probe's lease lives 30 s past its holder (lease_ttl): the next runner waits it out
+    after = _probe_pids(probe, 3, timeout=90)
+    assert runner not in after and len(set(after)) == 1
+    assert set(after) <= {str(c.pid) for c in psutil.Process(proc.pid).children()}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+
 def test_waitress_serves_the_app_and_runs_its_jobs(tmp_path, procs):
     probe = tmp_path / "probe.txt"
     config = _config(tmp_path)
