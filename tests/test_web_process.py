@@ -211,21 +211,28 @@ def _probe_pids(path: Path, want: int, timeout: float = 30) -> list[str]:
     raise AssertionError(f"the probe job ran {len(lines)} times, expected {want}")
 
 
-@pytest.mark.skipif(os.name != "posix", reason="gunicorn runs on Unix only")
-def test_gunicorn_two_workers_run_scheduled_jobs_once_per_deployment(tmp_path, procs):
-    import psutil
-
-    probe = tmp_path / "probe.txt"
-    config = _config(tmp_path, self_interval=0.5)
+def _gunicorn_with_probe(tmp_path: Path, probe: Path, procs: list, token: str,
+                         **server) -> tuple[subprocess.Popen, int]:
+    """gunicorn, 2 workers, with the `web_job_probe` plugin writing to `probe`; answering."""
+    config = _config(tmp_path, **server)
     (tmp_path / "dashfleet.toml").write_text(config.read_text() + '\n[plugins]\nmodules = ["web_job_probe"]\n')
     port = free_port()
-    env = _env(DASHFLEET_CONFIG=str(config), DASHFLEET_PROBE_FILE=str(probe), FLEET_TOKEN="g",
+    env = _env(DASHFLEET_CONFIG=str(config), DASHFLEET_PROBE_FILE=str(probe), FLEET_TOKEN=token,
                PYTHONPATH=str(TESTS))
     proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
                              "--no-control-socket", "dashfleet_web.app:create_app()"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(proc)
     _wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc, port
+
+
+@pytest.mark.skipif(os.name != "posix", reason="gunicorn runs on Unix only")
+def test_gunicorn_two_workers_run_scheduled_jobs_once_per_deployment(tmp_path, procs):
+    import psutil
+
+    probe = tmp_path / "probe.txt"
+    proc, port = _gunicorn_with_probe(tmp_path, probe, procs, token="g", self_interval=0.5)
     deadline = time.monotonic() + 30
     while len(psutil.Process(proc.pid).children()) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -249,16 +256,7 @@ def test_gunicorn_jobs_move_to_another_worker_when_the_runner_is_killed(tmp_path
     import psutil
 
     probe = tmp_path / "probe.txt"
-    config = _config(tmp_path, report_self=False)
-    (tmp_path / "dashfleet.toml").write_text(config.read_text() + '\n[plugins]\nmodules = ["web_job_probe"]\n')
-    port = free_port()
-    env = _env(DASHFLEET_CONFIG=str(config), DASHFLEET_PROBE_FILE=str(probe), FLEET_TOKEN="k",
-               PYTHONPATH=str(TESTS))
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                             "--no-control-socket", "dashfleet_web.app:create_app()"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    procs.append(proc)
-    _wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    proc, _ = _gunicorn_with_probe(tmp_path, probe, procs, token="k", report_self=False)
     runner = _probe_pids(probe, 3)[-1]
     os.kill(int(runner), signal.SIGKILL)
     probe.write_text("")
