@@ -85,8 +85,14 @@ class JobRunnerLock:
         if fcntl is None:
             self._held = True
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a read-only data folder: run the jobs here, leases keep them single
+            log.warning("cannot open the job-runner lock %s (%s); this process runs the scheduled "
+                        "jobs, and storage leases keep each run to one process", self.path, exc)
+            self._held = True
+            return True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -71,3 +71,15 @@ def test_only_the_fleet_holding_the_lock_runs_jobs_and_the_other_takes_over(tmp_
     finally:
         one.stop()
         two.stop()
+
+
+def test_a_lock_that_cannot_be_created_lets_this_process_run_the_jobs(tmp_path, caplog):
+    """The lock saves work, leases keep runs single: a data folder that cannot hold the lock
+    (here a path under a file) must not stop the server's jobs."""
+    (tmp_path / "a-file").write_text("")
+    lock = JobRunnerLock(tmp_path / "a-file" / "jobs.lock")
+    started = []
+    assert lock.run_when_held(lambda: started.append(True)) is True
+    assert started == [True] and lock.held
+    assert "cannot open the job-runner lock" in caplog.text
+    lock.release()

@@ -367,9 +367,11 @@ class _StateCache:
         if missing:
             # JSON documents of STATE_CHUNK rows validated by pydantic-core at once: cheaper than
             # a model per row, and the text of a whole fleet is never built at once
-            fresh = iter([state for start in range(0, len(missing), STATE_CHUNK)
-                          for state in _MACHINE_LIST.validate_json(
-                              "[" + ",".join(map(_machine_json, missing[start:start + STATE_CHUNK])) + "]")])
+            states: list[MachineState] = []
+            for start in range(0, len(missing), STATE_CHUNK):
+                chunk = missing[start:start + STATE_CHUNK]
+                states += _MACHINE_LIST.validate_json("[" + ",".join(map(_machine_json, chunk)) + "]")
+            fresh = iter(states)
             found = [state if state is not None else next(fresh) for state in found]
         self._by_org[org] = dict(zip(rows, found))  # a dict replaced whole: safe for threads
         return found
