@@ -82,6 +82,7 @@ class ServerSettings(_Strict):
     ttl_seconds: int = Field(default=600, gt=0)
     purge_days: float = Field(default=7, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_clock_ahead_seconds: float = Field(default=600, gt=0)
     report_self: bool = True
     self_interval: float = Field(default=10, gt=0)
     public_url: str | None = None

@@ -135,6 +135,39 @@ def test_batch_stores_valid_items_and_names_invalid_ones(api):
     assert sorted(s.seq for s in fleet.storage.history("m1")) == [1, 2, 4]
 
 
+def _iso(at) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_a_report_from_too_far_in_the_future_is_refused_and_does_not_freeze_its_machine(rig):
+    """A machine's row follows its newest collected_at: one report dated years ahead would hide
+    every later one. Such a report is refused (422 naming collected_at and the setting); one
+    within `max_clock_ahead_seconds` is stored."""
+    fleet, client = rig({"server.max_clock_ahead_seconds": 60})
+    now = utcnow()
+    r = client.post("/api/fleet/report", json=report(seq=1, collected_at="2999-01-01T00:00:00Z"), headers=AUTH)
+    assert r.status_code == 422 and r.json["fields"] == ["collected_at"]
+    assert "ahead of the server's clock" in r.json["error"] and "max_clock_ahead_seconds" in r.json["error"]
+    assert fleet.storage.machine("m1") is None
+    ok = client.post("/api/fleet/report", json=report(seq=2, collected_at=_iso(now + timedelta(seconds=30))),
+                     headers=AUTH)
+    assert ok.status_code == 201
+    later = client.post("/api/fleet/report", headers=AUTH,
+                        json=report(seq=3, hostname="renamed", collected_at=_iso(now + timedelta(seconds=40))))
+    assert later.status_code == 201 and fleet.storage.machine("m1").hostname == "renamed"
+
+
+def test_a_batch_names_its_reports_from_the_future_and_stores_the_rest(api):
+    fleet, client = api
+    future = _iso(utcnow() + timedelta(days=1))
+    batch = [report(seq=1), report(seq=2, collected_at=future), report(seq=3)]
+    r = client.post("/api/fleet/report", json=batch, headers=AUTH)
+    assert r.status_code == 200 and (r.json["stored"], r.json["rejected"]) == (2, 1)
+    assert r.json["results"][1]["ok"] is False and r.json["results"][1]["fields"] == ["collected_at"]
+    assert "ahead of the server's clock" in r.json["results"][1]["error"]
+    assert sorted(s.seq for s in fleet.storage.history("m1")) == [1, 3]
+
+
 def test_empty_batch_is_422(api):
     _, client = api
     r = client.post("/api/fleet/report", json=[], headers=AUTH)

@@ -80,7 +80,8 @@ def openapi_document() -> dict[str, Any]:
                 "400": _error("the body is not JSON"),
                 "401": _error("missing or wrong FLEET_TOKEN"),
                 "413": _error("the body is over [server] max_body_bytes"),
-                "422": _error("the report does not match the schema; `fields` names them"),
+                "422": _error("the report does not match the schema, or its collected_at is too far "
+                              "ahead of the server's clock; `fields` names them"),
                 "503": _error("storage unavailable; retry after Retry-After seconds"),
             }}},
         "/api/fleet": {"get": {

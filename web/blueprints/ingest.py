@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, request
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
-from dashfleet_core.models import Report
+from dashfleet_core.models import Report, utcnow
 
 from ..app import get_fleet
 from ..auth import ApiError, require_token
@@ -135,7 +136,27 @@ def _single(item: dict[str, Any]):
     return _answer_single(report)
 
 
+def _clock_error(report: Report, now: datetime, max_ahead: float) -> str | None:
+    """Why a report's `collected_at` is refused: too far ahead of the server's clock. The machine's
+    row follows its newest `collected_at`, so a report from the future would hide every report
+    after it until the server's clock caught up."""
+    ahead = (report.collected_at - now).total_seconds()
+    if ahead <= max_ahead:
+        return None
+    return (f"collected_at: {report.collected_at.isoformat().replace('+00:00', 'Z')} is {ahead:.0f} s ahead "
+            f"of the server's clock (at most {max_ahead:g} s, [server] max_clock_ahead_seconds); "
+            f"set the clock of the machine that sent it (NTP)")
+
+
+def _clock() -> tuple[datetime, float]:
+    return utcnow(), get_fleet().settings.server.max_clock_ahead_seconds
+
+
 def _answer_single(report: Report):
+    error = _clock_error(report, *_clock())
+    if error:
+        count_reports("rejected")
+        raise ApiError(422, f"the report was refused: {error}", fields=["collected_at"])
     stored = _store([report])[0]
     count_reports("stored" if stored else "duplicate")
     answer = {"stored": stored, "machine_id": report.machine_id, "seq": report.seq}
@@ -170,6 +191,14 @@ def _batch(items: list[Any]):
 
 def _answer_batch(count: int, valid: list[Report], where: list[int], rejected: dict[int, dict[str, Any]]):
     """Store the valid reports of a batch; one result per item, in the order they came."""
+    now, max_ahead = _clock()
+    errors = [_clock_error(report, now, max_ahead) for report in valid]
+    if any(errors):
+        for index, error in zip(where, errors):
+            if error:
+                rejected[index] = {"index": index, "ok": False, "error": error, "fields": ["collected_at"]}
+        where = [index for index, error in zip(where, errors) if not error]
+        valid = [report for report, error in zip(valid, errors) if not error]
     stored = _store(valid) if valid else []
     results: list[dict[str, Any]] = [{} for _ in range(count)]
     for index, answer in rejected.items():
