@@ -30,6 +30,7 @@ from .alerting_delivery import Delivery, load_notifiers
 from .alerting_messages import RANK, human_seconds
 from .hookspecs import hookimpl
 from .models import DEFAULT_ORG, Event, Health, Report, utcnow
+from .storage import StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class Alerting:
             for step in steps:
                 try:
                     step(now)
+                except StorageFull as exc:  # says itself what to do; no traceback every tick
+                    log.error("alerting: %s failed; it runs again next tick: %s", step.__name__, exc)
                 except Exception:
                     log.exception("alerting: %s failed; it runs again next tick", step.__name__)
 

@@ -22,6 +22,7 @@ from .config import Settings
 from .models import (MACHINE_ID_PATTERN, MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, METRIC_NAME_PATTERN,
                      Finding, Health, Report, StatusDocument, utcnow)
 from .plugins import Registry, gather, make_plugin_manager
+from .storage import StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,8 @@ class Engine:
         def guarded() -> None:
             try:
                 func()
+            except StorageFull as exc:  # says itself what to do; no traceback every run
+                log.error("scheduled job %r failed: %s", job_id, exc)
             except Exception:
                 log.exception("scheduled job %r failed", job_id)
 

@@ -28,6 +28,15 @@ class StorageError(ConfigError):
     exit_code = 1
 
 
+class StorageFull(StorageError):
+    """A write did not fit on the disk: nothing of it was stored (the transaction was undone),
+    what was stored before is intact, and the same write succeeds once there is room."""
+
+    def __init__(self, where: object) -> None:
+        super().__init__(f"{where}: the disk is full; nothing of this write was stored. Free space "
+                         f"on that disk; the same write then succeeds")
+
+
 @dataclass
 class StoredReport:
     """A report as it was stored, for export and migration."""

@@ -218,3 +218,41 @@ def chromium_browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# --- a disk that fills up ------------------------------------------------------------------------
+
+
+class SmallDisk:
+    """A real filesystem of a few MiB (tmpfs) that a test fills and frees: writes there fail with
+    ENOSPC as on a full disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filler = path / "filler"
+
+    def fill(self, leave: int = 0) -> None:
+        """Take all the free space but `leave` bytes."""
+        st = os.statvfs(self.path)
+        with open(self.filler, "ab") as fh:
+            fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs mounted for the test (needs root and permission to mount; skips otherwise)."""
+    path = tmp_path / "small-disk"
+    path.mkdir()
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a full-disk test mounts a small tmpfs: run as root on Linux")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield SmallDisk(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

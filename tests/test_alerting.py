@@ -399,3 +399,18 @@ def test_windows_by_machine_merges_stored_and_configured(settings_factory):
         fleet.stop()
     assert found["a"]["reason"] == "config" and found["b"]["by"] == "bob"
     assert set(found) == {"a", "b", "*"} and found["*"]["by"] == "config"
+
+
+def test_an_alerting_step_failing_on_a_full_disk_logs_one_line_and_the_others_still_run(rig, monkeypatch, caplog):
+    from dashfleet_core.storage import StorageFull
+
+    def sweep_maintenance(now):
+        raise StorageFull("/var/lib/dashfleet/dashfleet.db")
+
+    ran = []
+    monkeypatch.setattr(rig.alerting, "sweep_maintenance", sweep_maintenance)
+    monkeypatch.setattr(rig.alerting.delivery, "run", lambda now: ran.append(now))
+    rig.tick()
+    [record] = [r for r in caplog.records if "sweep_maintenance failed" in r.getMessage()]
+    assert "disk is full" in record.getMessage() and record.exc_info is None
+    assert ran, "the step after the failing one ran"

@@ -226,3 +226,25 @@ def test_every_runs_jobs_on_the_scheduler_and_survives_a_failing_job(dashfleet_e
     finally:
         engine.stop()
     assert failures and [r.seq for r, _ in reports[:2]] == [0, 1]
+
+
+def test_a_job_failing_on_a_full_disk_logs_one_line_without_a_traceback(dashfleet_engine, caplog):
+    """A full disk fails every run of every job until there is room: one line each that says
+    what to do, not a traceback each time (which would fill the disk faster)."""
+    from dashfleet_core.storage import StorageFull
+
+    engine = dashfleet_engine(enabled=["cpu"])
+    runs = threading.Event()
+
+    def full():
+        runs.set()
+        raise StorageFull("/var/lib/dashfleet/dashfleet.db")
+
+    engine.every(0.05, full, "needs-room")
+    engine.start()
+    try:
+        assert runs.wait(30)
+    finally:
+        engine.stop()
+    [record] = [r for r in caplog.records if "needs-room" in r.getMessage()][:1]
+    assert "disk is full" in record.getMessage() and record.exc_info is None

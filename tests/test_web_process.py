@@ -200,6 +200,58 @@ def test_every_report_answered_2xx_is_stored_exactly_once_across_sigkill(tmp_pat
     assert all(n == 1 for n in stored.values())
 
 
+def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_the_server_carries_on(small_disk, procs):
+    """`dashfleet web` with its database on a disk that fills up: batches are answered 503 with
+    Retry-After and a message saying the disk is full (one log line each, no traceback); every
+    report answered 2xx is stored once; once there is room the same batch is stored."""
+    from dashfleet_core.config import load_settings
+    from dashfleet_core.plugins import make_plugin_manager
+    from dashfleet_core.storage import open_storage
+
+    port = free_port()
+    config = _config(small_disk.path, report_self=False)
+    env = _env(FLEET_TOKEN="disk")
+    proc = _start_web(small_disk.path, port, config, env)
+    procs.append(proc)
+    url, headers = f"http://127.0.0.1:{port}/api/fleet/report", {"Authorization": "Bearer disk"}
+
+    def batch(start: int) -> list[dict]:
+        return [{"machine_id": f"pc-{i % 5}", "seq": start + i,
+                 "metrics": {f"app.m{k}": float(start + i + k) for k in range(60)}} for i in range(50)]
+
+    acked: set[tuple[str, int]] = set()
+    small_disk.fill(leave=64 * 1024)
+    refused, start = None, 0
+    while refused is None and start < 50_000:
+        r = requests.post(url, json=batch(start), headers=headers, timeout=30)
+        if r.status_code == 200:
+            acked.update((item["machine_id"], item["seq"]) for item in batch(start))
+            start += 50
+        else:
+            refused = r
+    assert refused is not None and refused.status_code == 503, "the disk never filled"
+    assert "disk is full" in refused.json()["error"] and refused.headers["Retry-After"]
+    small_disk.fill()  # not a byte left: the jobs' lease and alerting writes fail for a while too
+    time.sleep(1.5)
+    assert requests.get(f"http://127.0.0.1:{port}/api/fleet", timeout=10).status_code == 200  # reads go on
+    small_disk.free()
+    r = requests.post(url, json=batch(start), headers=headers, timeout=30)
+    assert r.status_code == 200 and r.json()["stored"] == 50
+    acked.update((item["machine_id"], item["seq"]) for item in batch(start))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    err = proc.stderr.read()
+    assert "the disk is full" in err and "Traceback" not in err
+
+    settings = load_settings(config, env={})
+    storage = open_storage(settings, make_plugin_manager(settings))
+    try:
+        stored = [(item.report.machine_id, item.report.seq) for item in storage.iter_reports()]
+    finally:
+        storage.close()
+    assert acked <= set(stored) and len(stored) == len(set(stored))
+
+
 def _probe_pids(path: Path, want: int, timeout: float = 30) -> list[str]:
     deadline = time.monotonic() + timeout
     lines: list[str] = []

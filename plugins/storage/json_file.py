@@ -13,6 +13,7 @@ see docs/storage.md) is read as well; the first write keeps the seed file as
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from dashfleet_core import hookimpl
 from dashfleet_core.models import (
     DEFAULT_ORG, AuditEntry, Bucket, Event, Health, MachineState, Report, Sample, as_utc,
 )
-from dashfleet_core.storage import Storage, StorageError, StoredReport, bucket_in_memory, url_path
+from dashfleet_core.storage import Storage, StorageError, StorageFull, StoredReport, bucket_in_memory, url_path
 
 try:
     import fcntl
@@ -105,11 +106,14 @@ class JsonStorage(Storage):
                 snapshot = json.dumps(self._state)
                 try:
                     yield self._state
-                except BaseException:
-                    self._state = json.loads(snapshot)  # nothing half-done stays in memory
+                    self._write()
+                except BaseException as exc:
+                    # nothing half-done, and nothing that did not reach the disk, stays in memory
+                    self._state = json.loads(snapshot)
                     self._index()
+                    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                        raise StorageFull(self.path) from exc
                     raise
-                self._write()
             finally:
                 if fcntl is not None and self._lock_fd is not None:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

@@ -23,7 +23,7 @@ from typing import Iterator
 from urllib.parse import parse_qs
 
 from dashfleet_core import hookimpl
-from dashfleet_core.storage import StorageError, url_path
+from dashfleet_core.storage import StorageError, StorageFull, url_path
 
 from ._sql import SQLITE, SqlStorage, _Tx
 
@@ -128,11 +128,13 @@ class SqliteStorage(SqlStorage):
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _Tx(conn, convert=False)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                    conn.execute("ROLLBACK")
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    raise StorageFull(self.path) from exc
+                raise
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from dashfleet_core.models import Report, utcnow
+from dashfleet_core.storage import StorageFull
 
 from ..app import get_fleet
 from ..auth import ApiError, require_token
@@ -118,12 +119,18 @@ class _SchemaError(Exception):
 def _store(reports: list[Report]) -> list[bool]:
     try:
         return get_fleet().ingest(reports)
+    except StorageFull as exc:  # one line, not a traceback per request, on a disk that is full
+        log.error("storing %d report(s) failed: %s", len(reports), exc)
+        raise _unavailable("the server's disk is full") from None
     except Exception as exc:
         log.exception("storing %d report(s) failed", len(reports))
-        error = ApiError(503, f"storage is unavailable ({type(exc).__name__}); nothing was stored, "
-                              f"retry in {RETRY_AFTER_SECONDS} s")
-        error.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-        raise error from None
+        raise _unavailable(f"storage is unavailable ({type(exc).__name__})") from None
+
+
+def _unavailable(why: str) -> ApiError:
+    error = ApiError(503, f"{why}; nothing was stored, retry in {RETRY_AFTER_SECONDS} s")
+    error.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return error
 
 
 def _single(item: dict[str, Any]):
