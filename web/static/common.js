@@ -56,28 +56,42 @@ function poll(load, ms) {
   return () => clearTimeout(timer);
 }
 
+/* Intl formatters cost far more to build than to use (the fleet page formats thousands of values
+   per refresh), so each is built once per language and options. */
+const FORMATTERS = new Map();
+
+function formatter(kind, options) {
+  const key = kind + " " + currentLang() + " " + JSON.stringify(options);
+  let made = FORMATTERS.get(key);
+  if (!made) {
+    made = new Intl[kind](currentLang(), options);
+    FORMATTERS.set(key, made);
+  }
+  return made;
+}
+
 function fmtNumber(v, digits) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
-  return new Intl.NumberFormat(currentLang(), { maximumFractionDigits: digits === undefined ? 1 : digits }).format(v);
+  return formatter("NumberFormat", { maximumFractionDigits: digits === undefined ? 1 : digits }).format(v);
 }
 
 function fmtPct(v) { return v === null || v === undefined ? "–" : fmtNumber(v, 1) + " %"; }
 
 function fmtTime(iso) {
   if (!iso) return "–";
-  return new Intl.DateTimeFormat(currentLang(), { dateStyle: "short", timeStyle: "medium" }).format(new Date(iso));
+  return formatter("DateTimeFormat", { dateStyle: "short", timeStyle: "medium" }).format(new Date(iso));
 }
 
 function fmtClock(ms, withDate) {
   const opts = withDate ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
                         : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
-  return new Intl.DateTimeFormat(currentLang(), opts).format(new Date(ms));
+  return formatter("DateTimeFormat", opts).format(new Date(ms));
 }
 
 function fmtAgo(iso) {
   if (!iso) return "–";
   const seconds = Math.round((Date.parse(iso) - Date.now()) / 1000);
-  const rtf = new Intl.RelativeTimeFormat(currentLang(), { numeric: "auto" });
+  const rtf = formatter("RelativeTimeFormat", { numeric: "auto" });
   const abs = Math.abs(seconds);
   if (abs < 60) return rtf.format(seconds, "second");
   if (abs < 3600) return rtf.format(Math.round(seconds / 60), "minute");

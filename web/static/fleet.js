@@ -29,14 +29,19 @@ function sortValue(m, key) {
   }
 }
 
-function compare(a, b) {
-  const va = sortValue(a, view.key);
-  const vb = sortValue(b, view.key);
+/* The machines shown, sorted by the view's column, missing values last, ties by name. Each sort
+   value and name is computed once per machine, not once per comparison. */
+function sortMachines(machines) {
+  const names = formatter("Collator", {});
   const missing = (v) => v === undefined || v === null;
-  if (missing(va) || missing(vb)) return missing(va) - missing(vb);  /* missing values last */
-  const order = va < vb ? -1 : va > vb ? 1 : 0;
-  const tie = (a.hostname || a.machine_id).localeCompare(b.hostname || b.machine_id);
-  return (view.dir === "asc" ? order : -order) || tie;
+  const sign = view.dir === "asc" ? 1 : -1;
+  const rows = machines.map((m) => ({ m, value: sortValue(m, view.key), name: m.hostname || m.machine_id }));
+  rows.sort((a, b) => {
+    if (missing(a.value) || missing(b.value)) return missing(a.value) - missing(b.value);
+    const order = a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+    return sign * order || names.compare(a.name, b.name);
+  });
+  return rows.map((row) => row.m);
 }
 
 function matches(m) {
@@ -78,10 +83,10 @@ function renderFleet() {
     th.setAttribute("aria-sort", sorted ? (view.dir === "asc" ? "ascending" : "descending") : "none");
   });
   if (!fleetDoc) return;
-  const shown = fleetDoc.machines.filter(matches).sort(compare);
-  const body = document.querySelector("#fleet-table tbody");
-  clear(body);
-  shown.forEach((m) => body.appendChild(machineRow(m)));
+  const shown = sortMachines(fleetDoc.machines.filter(matches));
+  const rows = document.createDocumentFragment();
+  shown.forEach((m) => rows.appendChild(machineRow(m)));
+  document.querySelector("#fleet-table tbody").replaceChildren(rows);  /* one DOM change, not one per row */
   document.getElementById("fleet-count").textContent = t("fleet.count", { shown: shown.length, total: fleetDoc.count });
   document.getElementById("fleet-empty").hidden = fleetDoc.count > 0;
   const maint = document.getElementById("fleet-maintenance");
@@ -95,7 +100,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const status = document.getElementById("status-filter");
   filter.value = view.text;
   status.value = view.status;
-  filter.addEventListener("input", () => { view.text = filter.value.trim(); saveView(); renderFleet(); });
+  let typing = null;  /* re-render once the typing pauses, not on every key of a large fleet */
+  filter.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { view.text = filter.value.trim(); saveView(); renderFleet(); }, 150);
+  });
   status.addEventListener("change", () => { view.status = status.value; saveView(); renderFleet(); });
   document.querySelectorAll("#fleet-table th button").forEach((button) => {
     button.addEventListener("click", () => {

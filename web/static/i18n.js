@@ -149,12 +149,15 @@ const I18N = {
 const LANGS = Object.keys(I18N);
 const LANG_KEY = "dashfleet.lang";
 
+let langInUse = null;  /* read once (t() runs thousands of times per fleet refresh); setLang sets it */
+
 function currentLang() {
+  if (langInUse) return langInUse;
   let saved = null;
   try { saved = localStorage.getItem(LANG_KEY); } catch (e) { saved = null; }
-  if (saved && I18N[saved]) return saved;
   const nav = (navigator.language || "en").slice(0, 2).toLowerCase();
-  return I18N[nav] ? nav : "en";
+  langInUse = saved && I18N[saved] ? saved : I18N[nav] ? nav : "en";
+  return langInUse;
 }
 
 /* Translate `key`, replacing {name} with params.name. A missing key is a bug: it is reported on
@@ -182,7 +185,8 @@ function applyI18n(root) {
 
 function setLang(lang) {
   if (!I18N[lang]) return;
-  try { localStorage.setItem(LANG_KEY, lang); } catch (e) { /* private mode: not remembered */ }
+  langInUse = lang;
+  try { localStorage.setItem(LANG_KEY, lang); } catch (e) { /* private mode: this page only */ }
   applyI18n();
   document.dispatchEvent(new CustomEvent("dashfleet:lang", { detail: { lang } }));
 }
