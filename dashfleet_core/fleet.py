@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterable
 
@@ -27,13 +28,36 @@ import pluggy
 from .config import Settings
 from .engine import Engine, default_machine_id
 from .job_runner import JobRunnerLock, lock_path
-from .models import DEFAULT_ORG, Health, Report, utcnow
+from .machine_keys import MachineKeys
+from .models import DEFAULT_ORG, Event, Health, Report, utcnow
 from .plugins import make_plugin_manager
 from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_SECONDS = 3600.0
+SAME_TIME_SECONDS = 0.001  # collected_at read back from storage may differ by rounding, not more
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What became of one report an agent sent: stored, a duplicate (stored before with the same
+    content), or a conflict (its seq is stored with other content; `last_seq` is the machine's
+    highest stored seq, after which the agent renumbers)."""
+
+    stored: bool
+    conflict: bool = False
+    last_seq: int | None = None
+
+
+def same_content(stored: Report, sent: Report) -> bool:
+    """Whether a report sent under a stored `(machine_id, seq)` is the same delivery again. A sent
+    report without `collected_at` took the server's clock, so its time cannot tell."""
+    same_time = ("collected_at" not in sent.model_fields_set
+                 or abs((stored.collected_at - sent.collected_at).total_seconds()) <= SAME_TIME_SECONDS)
+    return (same_time and stored.hostname == sent.hostname and stored.os == sent.os
+            and stored.agent_version == sent.agent_version and stored.metrics == sent.metrics
+            and stored.facts == sent.facts and stored.spool_dropped == sent.spool_dropped)
 
 
 def lease_ttl(interval: float) -> float:
@@ -63,6 +87,7 @@ class Fleet:
         self._jobs: list[tuple[str, float, Callable[[], Any]]] = []
         self._lock = threading.Lock()
         self._last_self_seq = 0
+        self.machine_keys = MachineKeys(self.storage)
         self._register_alerting()
 
     def _register_alerting(self) -> None:
@@ -74,25 +99,60 @@ class Fleet:
 
     # --- reports -------------------------------------------------------------------------------
 
-    def ingest(self, reports: Iterable[Report], org: str = DEFAULT_ORG) -> list[bool]:
+    def receive(self, reports: list[Report], *, org: str = DEFAULT_ORG,
+                machine_key: str | None = None) -> list[Receipt]:
+        """What the report API does with an agent's request: check the machine key of every
+        machine in it (`MachineKeyError`, nothing stored, when one is refused), score and store
+        the reports, and tell a duplicate from a conflict. One `Receipt` per report, in order."""
+        by_seq = self.machine_keys.verify((r.machine_id for r in reports), machine_key, org=org)
+        stored = self.ingest(reports, org=org, by_seq=by_seq)
+        receipts: list[Receipt] = []
+        conflicted: dict[str, int | None] = {}
+        for report, was_stored in zip(reports, stored):
+            if was_stored or report.seq is None:
+                receipts.append(Receipt(stored=was_stored))
+                continue
+            before = self.storage.stored_report(report.machine_id, report.seq, org=org)
+            if before is None or same_content(before, report):
+                receipts.append(Receipt(stored=False))
+                continue
+            if report.machine_id not in conflicted:
+                conflicted[report.machine_id] = self.storage.max_seq(report.machine_id, org=org)
+                self._record_conflict(report, conflicted[report.machine_id], org)
+            receipts.append(Receipt(stored=False, conflict=True, last_seq=conflicted[report.machine_id]))
+        return receipts
+
+    def _record_conflict(self, report: Report, last_seq: int | None, org: str) -> None:
+        """An event, so that people see a machine whose seq numbers collide (a reinstalled agent
+        that started again at 1, or someone posting as the machine with the fleet token)."""
+        keyed = self.machine_keys.is_bound(report.machine_id, org=org)
+        message = (f"report seq {report.seq} arrived again with different content (highest stored seq "
+                   f"{last_seq}); the agent renumbers its pending reports after it")
+        if not keyed:
+            message += ("; this machine has no machine key, so a holder of the fleet token may be posting "
+                        "as it")
+        log.warning("machine %r: %s", report.machine_id, message)
+        self.storage.add_event(Event(org=org, machine_id=report.machine_id, kind="seq_conflict", message=message,
+                                     details={"seq": report.seq, "last_seq": last_seq, "keyed": keyed}))
+
+    def ingest(self, reports: Iterable[Report], org: str = DEFAULT_ORG,
+               by_seq: set[str] | frozenset[str] = frozenset()) -> list[bool]:
         """Score each report with the server's own thresholds and store it.
 
         Returns one bool per report: True if stored, False if `(machine_id, seq)` was already
         stored (a duplicate, acknowledged but not stored twice). Storage errors propagate: nothing
-        is acknowledged when the save did not commit.
+        is acknowledged when the save did not commit. `by_seq`: see `Storage.save_reports`.
         """
         items = [(report, self.engine.evaluate(report.metrics)) for report in reports]
-        return self.store(items, org=org)
+        return self.store(items, org=org, by_seq=by_seq)
 
-    def store(self, items: list[tuple[Report, Health]], org: str = DEFAULT_ORG) -> list[bool]:
+    def store(self, items: list[tuple[Report, Health]], org: str = DEFAULT_ORG,
+              by_seq: set[str] | frozenset[str] = frozenset()) -> list[bool]:
         """Store already-scored reports (one transaction), then tell plugins about each one that
         was new."""
         if not items:
             return []
-        if len(items) == 1:
-            results = [self.storage.save_report(items[0][0], items[0][1], org=org, received_at=utcnow())]
-        else:
-            results = self.storage.save_reports(items, org=org, received_at=utcnow())
+        results = self.storage.save_reports(items, org=org, received_at=utcnow(), by_seq=by_seq)
         hook = self.pm.hook.report_stored
         impls = hook.get_hookimpls()
         if impls:

@@ -6,12 +6,14 @@ agent cannot make the server store megabytes or NaNs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 Status = Literal["ok", "warn", "critical"]
 Severity = Literal["warn", "critical"]
@@ -25,6 +27,8 @@ MAX_NAME = 128
 MAX_FACT_TEXT = 1024
 MACHINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 METRIC_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$"
+METRIC_LIMIT = 1e15  # a metric beyond this is a broken or hostile agent, not a measurement
+PERCENT_METRICS = re.compile(r"^(cpu|memory|swap|disk|battery)\.percent$|^cpu\.core[0-9]+\.percent$|^disk\..+\.percent$")
 
 
 def utcnow() -> datetime:
@@ -76,11 +80,11 @@ class Report(BaseModel):
     hostname: str = Field(default="", max_length=255)
     os: str = Field(default="", max_length=255)
     agent_version: str = Field(default="", max_length=64)
-    seq: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    seq: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
     collected_at: datetime = Field(default_factory=utcnow)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, StrictFloat] = Field(default_factory=dict)
     facts: dict[str, str] = Field(default_factory=dict)
-    spool_dropped: int = Field(default=0, ge=0, le=2**63 - 1)
+    spool_dropped: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
 
     @field_validator("collected_at")
     @classmethod
@@ -93,6 +97,10 @@ class Report(BaseModel):
         if len(value) > MAX_METRICS:
             raise ValueError(f"at most {MAX_METRICS} metrics per report, got {len(value)}")
         _check_names(value)
+        for name, number in value.items():
+            problem = metric_range_error(name, number)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @field_validator("facts")
@@ -110,6 +118,17 @@ class Report(BaseModel):
 _NAME_RX = re.compile(METRIC_NAME_PATTERN)
 
 
+def metric_range_error(name: str, value: float) -> str | None:
+    """Why a metric's value cannot be true, or None: percentages lie in 0..100, everything else
+    within +-1e15 (a value like `processes.top_cpu_percent` may pass 100 on several cores)."""
+    if PERCENT_METRICS.match(name):
+        if not 0.0 <= value <= 100.0:
+            return f"metric {name[:64]!r} is a percentage: {value:g} is outside 0..100"
+    elif not -METRIC_LIMIT <= value <= METRIC_LIMIT:
+        return f"metric {name[:64]!r}: {value:g} is outside -1e15..1e15"
+    return None
+
+
 def _check_names(mapping: dict[str, Any], rx: re.Pattern[str] = _NAME_RX) -> None:
     for key in mapping:
         if not rx.match(key):
@@ -117,6 +136,13 @@ def _check_names(mapping: dict[str, Any], rx: re.Pattern[str] = _NAME_RX) -> Non
                 f"name {key[:40]!r} is not allowed: use letters, digits and . _ : / - "
                 f"(at most {MAX_NAME} characters)"
             )
+
+
+def report_digest(report: Report) -> str:
+    """A digest of a report's whole content: how a report without `seq` (curl, the seed's agents)
+    sent twice is recognised as the same report."""
+    canonical = json.dumps(report.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class StatusDocument(BaseModel):
@@ -172,7 +198,8 @@ class Bucket(BaseModel):
 
 
 EventKind = Literal[
-    "status_changed", "silent", "back", "maintenance_started", "maintenance_ended", "action"
+    "status_changed", "silent", "back", "maintenance_started", "maintenance_ended", "action",
+    "seq_conflict", "machine_key_reset",
 ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from .config import ConfigError, Settings
@@ -68,13 +68,31 @@ class Storage(ABC):
 
     def save_reports(
         self, items: list[tuple[Report, Health]], *, org: str = DEFAULT_ORG,
-        received_at: datetime | None = None,
+        received_at: datetime | None = None, by_seq: Collection[str] = (),
     ) -> list[bool]:
         """Store several reports (an agent's batch); one result per item, as `save_report`.
 
-        Backends override this to commit the batch at once.
+        A machine's latest state follows the report stored last, except for the machines named in
+        `by_seq` (their reports carry a verified machine key, so their `seq` can be trusted): their
+        state follows the highest `seq`. A report without `seq` is a duplicate of a stored one
+        with the same content (`report_digest`). Backends override this to commit the batch at
+        once; this fallback stores one by one and cannot order by seq.
         """
         return [self.save_report(r, h, org=org, received_at=received_at) for r, h in items]
+
+    def stored_report(self, machine_id: str, seq: int, *, org: str = DEFAULT_ORG) -> Report | None:
+        """The report stored under `(org, machine_id, seq)`, or None: a report arriving again
+        under that seq is a duplicate only if its content is the same (else a conflict)."""
+        for stored in self.iter_reports(org=org, machine_id=machine_id):
+            if stored.report.seq == seq:
+                return stored.report
+        return None
+
+    def max_seq(self, machine_id: str, *, org: str = DEFAULT_ORG) -> int | None:
+        """The highest `seq` stored for a machine (what an agent renumbers after on a conflict)."""
+        seqs = [s.report.seq for s in self.iter_reports(org=org, machine_id=machine_id)
+                if s.report.seq is not None]
+        return max(seqs, default=None)
 
     @abstractmethod
     def iter_reports(
@@ -167,6 +185,15 @@ class Storage(ABC):
         expires_at: datetime | None = None,
     ) -> None:
         """Create or replace a value."""
+
+    @abstractmethod
+    def kv_add(
+        self, namespace: str, key: str, value: dict[str, Any], *, org: str = DEFAULT_ORG,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Create a value unless a live one exists; True if this call created it. Atomic across
+        processes: of two callers adding the same key at once, exactly one gets True (binding a
+        machine key, claiming a one-time token)."""
 
     @abstractmethod
     def kv_delete(self, namespace: str, key: str, *, org: str = DEFAULT_ORG) -> bool:

@@ -85,10 +85,14 @@ def test_duplicate_seq_is_acknowledged_not_stored_twice(store):
     assert store.machine("pc-1").metrics == {"cpu.percent": 10.0}
 
 
-def test_reports_without_seq_are_always_stored(store):
+def test_a_report_without_seq_is_stored_once_by_its_content(store):
     r = report(seq=None)
-    assert store.save_report(r, OK) and store.save_report(r, OK)
+    assert store.save_report(r, OK) is True
+    assert store.save_report(r, OK) is False, "the same content again is a duplicate"
+    other = report(seq=None, at=T0 + timedelta(minutes=1))
+    assert store.save_reports([(other, OK), (other, OK)]) == [True, False]
     assert len(store.history("pc-1")) == 2
+    assert store.save_report(r, OK, org="acme") is True, "the same content in another org is another report"
 
 
 def test_batch_save_reports_one_result_per_item(store):
@@ -98,14 +102,57 @@ def test_batch_save_reports_one_result_per_item(store):
     assert store.machine("pc-1").last_seq == 2
 
 
-def test_an_older_report_arriving_late_does_not_replace_the_latest_state(store):
-    store.save_report(report(seq=2, at=T0 + timedelta(minutes=1), **{"cpu.percent": 20.0}), OK,
-                      received_at=T0 + timedelta(minutes=1))
-    store.save_report(report(seq=1, at=T0, **{"cpu.percent": 5.0}), OK, received_at=T0 + timedelta(minutes=5))
+def test_a_keyed_machine_s_state_follows_the_highest_seq_not_a_late_older_report(store):
+    store.save_reports([(report(seq=2, at=T0 + timedelta(minutes=1), **{"cpu.percent": 20.0}), OK)],
+                       received_at=T0 + timedelta(minutes=1), by_seq={"pc-1"})
+    store.save_reports([(report(seq=1, at=T0, **{"cpu.percent": 5.0}), OK)],
+                       received_at=T0 + timedelta(minutes=5), by_seq={"pc-1"})
     state = store.machine("pc-1")
     assert state.metrics == {"cpu.percent": 20.0} and state.last_seq == 2
     assert state.last_seen == T0 + timedelta(minutes=5)
     assert len(store.history("pc-1")) == 2
+
+
+def test_a_keyed_machine_s_state_follows_seq_even_against_a_report_dated_ahead(store):
+    ahead = report(seq=1, at=T0 + timedelta(minutes=9), **{"cpu.percent": 99.0})
+    store.save_reports([(ahead, OK)], received_at=T0, by_seq={"pc-1"})
+    store.save_reports([(report(seq=2, at=T0 + timedelta(seconds=10), **{"cpu.percent": 3.0}), OK)],
+                       received_at=T0 + timedelta(seconds=10), by_seq={"pc-1"})
+    state = store.machine("pc-1")
+    assert (state.last_seq, state.metrics) == (2, {"cpu.percent": 3.0})
+
+
+def test_a_machine_without_key_follows_the_report_that_arrived_last(store):
+    """Its seq cannot be trusted (anyone with the fleet token can send any), nor its time: a
+    report dated minutes ahead must not hold the row on its values."""
+    ahead = report(seq=999, at=T0 + timedelta(minutes=9), **{"cpu.percent": 99.0})
+    store.save_report(ahead, OK, received_at=T0)
+    store.save_report(report(seq=2, at=T0 + timedelta(seconds=10), **{"cpu.percent": 3.0}), OK,
+                      received_at=T0 + timedelta(seconds=10))
+    state = store.machine("pc-1")
+    assert (state.last_seq, state.metrics) == (2, {"cpu.percent": 3.0})
+    store.save_reports([(report(seq=3, at=T0 + timedelta(seconds=20), **{"cpu.percent": 4.0}), OK),
+                        (report(seq=4, at=T0 + timedelta(seconds=30), **{"cpu.percent": 5.0}), OK)])
+    assert store.machine("pc-1").last_seq == 4, "within a batch, the last item is the last to arrive"
+
+
+def test_stored_report_and_max_seq_tell_a_conflict_from_a_duplicate(store):
+    sent = report(seq=7, **{"cpu.percent": 12.0})
+    store.save_reports([(report(seq=3), OK), (sent, OK)])
+    again = store.stored_report("pc-1", 7)
+    assert again is not None and again.metrics == sent.metrics and again.hostname == sent.hostname
+    assert abs((again.collected_at - sent.collected_at).total_seconds()) < 0.001
+    assert store.stored_report("pc-1", 8) is None and store.stored_report("pc-1", 7, org="acme") is None
+    assert store.max_seq("pc-1") == 7 and store.max_seq("pc-2") is None
+
+
+def test_kv_add_creates_only_when_absent_or_expired(store):
+    assert store.kv_add("machine_key", "pc-1", {"hash": "a"}) is True
+    assert store.kv_add("machine_key", "pc-1", {"hash": "b"}) is False
+    assert store.kv_get("machine_key", "pc-1") == {"hash": "a"}
+    assert store.kv_add("machine_key", "pc-1", {"hash": "c"}, org="acme") is True
+    store.kv_put("once", "t", {"v": 1}, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    assert store.kv_add("once", "t", {"v": 2}) is True and store.kv_get("once", "t") == {"v": 2}
 
 
 def test_every_row_is_scoped_to_its_org(store):
@@ -481,11 +528,11 @@ def test_machines_of_a_large_fleet_each_show_their_own_row(store):
     """A fleet larger than any chunk a backend reads or validates at once: every machine, each
     with its own values, in machine-id order; after one machine changes, only it differs."""
     n = 257
-    store.save_reports([(report(f"pc-{i:03d}", seq=1, **{"cpu.percent": float(i)}), OK) for i in range(n)],
+    store.save_reports([(report(f"pc-{i:03d}", seq=1, **{"cpu.percent": i / 4}), OK) for i in range(n)],
                        received_at=T0)
     listed = store.machines()
     assert [m.machine_id for m in listed] == [f"pc-{i:03d}" for i in range(n)]
-    assert [m.metrics["cpu.percent"] for m in listed] == [float(i) for i in range(n)]
+    assert [m.metrics["cpu.percent"] for m in listed] == [i / 4 for i in range(n)]
     store.save_report(report("pc-200", seq=2, at=T0 + timedelta(minutes=1), **{"cpu.percent": 1.5}), OK,
                       received_at=T0 + timedelta(minutes=1))
     again = store.machines()

@@ -70,6 +70,10 @@ def openapi_document() -> dict[str, Any]:
             "operationId": "postReport",
             "summary": "Deliver one report or a batch (an agent's spool)",
             "security": [{"fleetToken": []}],
+            "parameters": [{"name": "X-DashFleet-Machine-Key", "in": "header", "required": False,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32,128}$"},
+                            "description": "the agent's own key: bound to the machine on first sight, then "
+                                           "required for its reports"}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "oneOf": [_ref("Report"), {"type": "array", "items": _ref("Report"), "minItems": 1,
                                            "maxItems": 1000}]}}}},
@@ -79,9 +83,14 @@ def openapi_document() -> dict[str, Any]:
                              "a duplicate (already stored), or a batch with one result per item"),
                 "400": _error("the body is not JSON"),
                 "401": _error("missing or wrong FLEET_TOKEN"),
+                "403": _error("the machine is bound to a machine key (X-DashFleet-Machine-Key) and the "
+                              "request carries none or another"),
+                "409": _error("a single report whose seq is already stored with other content; "
+                              "`last_seq` is the machine's highest stored seq"),
                 "413": _error("the body is over [server] max_body_bytes"),
                 "422": _error("the report does not match the schema, or its collected_at is too far "
-                              "ahead of the server's clock; `fields` names them"),
+                              "ahead of the server's clock or older than the retention window; "
+                              "`fields` names them"),
                 "503": _error("storage unavailable; retry after Retry-After seconds"),
             }}},
         "/api/fleet": {"get": {
@@ -239,6 +248,14 @@ def _alerting_paths() -> dict[str, Any]:
                           "400": _error("not a machine id, or limit is not an integer"),
                           "404": _error("no such machine")}}},
         "/api/fleet/{machine_id}/maintenance": _maintenance_ops("Machine", [MAINTENANCE_SCOPE]),
+        "/api/fleet/{machine_id}/key": {"delete": {
+            "operationId": "resetMachineKey",
+            "summary": "Unbind the machine key of a machine (after a reinstall); its next key binds",
+            "security": ACTION_TOKEN, "parameters": [MACHINE_ID],
+            "responses": {"204": {"description": "the key was unbound (audited)"},
+                          "400": _error("not a machine id"),
+                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED),
+                          "404": _error("no key is bound to that machine")}}},
         "/api/maintenance": {
             "get": {"operationId": "listMaintenance",
                     "summary": "Every maintenance window in force, stored or from [[alerts.maintenance]]",

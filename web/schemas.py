@@ -19,6 +19,7 @@ class ErrorBody(BaseModel):
 
     error: str
     fields: list[str] | None = Field(default=None, description="Fields that failed validation (422)")
+    last_seq: int | None = Field(default=None, description="409 on a report: the machine's highest stored seq")
 
 
 class ReportAccepted(_Out):
@@ -34,13 +35,16 @@ class BatchItem(_Out):
     stored: bool | None = None
     error: str | None = None
     fields: list[str] | None = None
+    conflict: bool | None = Field(default=None, description="seq already stored with other content")
+    last_seq: int | None = Field(default=None, description="with conflict: the machine's highest stored seq")
 
 
 class BatchAccepted(_Out):
     results: list[BatchItem]
     stored: int
     duplicates: int
-    rejected: int
+    rejected: int = Field(description="items refused for their content (see each item's error)")
+    conflicts: int = Field(default=0, description="items whose seq is stored with other content")
 
 
 class FindingOut(_Out):

@@ -26,13 +26,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from dashfleet_core.models import (
     DEFAULT_ORG, AuditEntry, Bucket, Event, Finding, Health, MachineState, Report, Sample, as_utc,
+    report_digest,
 )
 from dashfleet_core.storage import Storage, StorageError, StoredReport, merge_buckets
 
@@ -49,7 +50,7 @@ CORE_METRICS: dict[str, str] = {
 }
 CORE_COLUMNS = list(CORE_METRICS.values())
 SAMPLE_COLUMNS = ["org", "machine_id", "seq", "collected_at", "received_at", "score", "status",
-                  *CORE_COLUMNS, "extra", "findings", "detail_id", "spool_dropped"]
+                  *CORE_COLUMNS, "extra", "findings", "detail_id", "spool_dropped", "digest"]
 SLOT = 600  # seconds per `rollups` row: long-range charts read these instead of every sample
 PAGE = 2000  # rows per page when iterating a whole table (export, migrate)
 PURGE_CHUNK = 5000  # rows per delete transaction, so retention never blocks writers for long
@@ -209,6 +210,12 @@ def _migrations(d: _Dialect) -> list[list[str]]:
             # more pages written per commit); the machines table is small, a scan serves seen_since
             "DROP INDEX machines_last_seen",
         ],
+        [
+            # 5: a report without `seq` is deduplicated by a digest of its content (NULL, and so
+            # outside the index, for the sequenced reports agents send)
+            "ALTER TABLE samples ADD COLUMN digest TEXT",
+            "CREATE UNIQUE INDEX samples_digest ON samples (org, machine_id, digest) WHERE digest IS NOT NULL",
+        ],
     ]
 
 
@@ -229,13 +236,15 @@ DETAIL_KEYS_MAX = 100_000  # cached `details` keys before the cache starts over
 _NO_VALUE = (0, 0.0, None, None)  # a rollup's (n, sum, min, max) contribution of a missing metric
 _SAMPLE_ROW = "(" + ", ".join("?" for _ in SAMPLE_COLUMNS) + ")"
 _DETAIL_AT = SAMPLE_COLUMNS.index("detail_id")
+_DIGEST_AT = SAMPLE_COLUMNS.index("digest")
 
 
 @lru_cache(maxsize=64)
 def _insert_samples_sql(rows: int) -> str:
-    """A multi-row sample insert that skips `(org, machine_id, seq)` already stored."""
+    """A multi-row sample insert that skips a report already stored: the same `(org, machine_id,
+    seq)`, or for a report without seq the same content digest."""
     return (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
-            f"{', '.join([_SAMPLE_ROW] * rows)} ON CONFLICT (org, machine_id, seq) DO NOTHING")
+            f"{', '.join([_SAMPLE_ROW] * rows)} ON CONFLICT DO NOTHING")
 
 
 def _rollup_upsert() -> str:
@@ -258,12 +267,19 @@ _UPSERT_ROLLUP = _rollup_upsert()
 
 
 @lru_cache(maxsize=None)
-def _upsert_machine_sql(d: _Dialect) -> str:
-    """The machine's row: first/last seen widen; the rest follows the newest `collected_at`."""
-    newer = "excluded.collected_at >= machines.collected_at"
+def _upsert_machine_sql(d: _Dialect, by_seq: bool) -> str:
+    """The machine's row: first/last seen widen; the rest follows the report that arrived last,
+    or (`by_seq`, a machine whose reports carry its verified key) the highest `seq`. Never the
+    newest `collected_at`: a report dated ahead would hold the row on its values."""
     latest = ["hostname", "os", "agent_version", "last_seq", "metrics", "facts", "health",
               "spool_dropped", "collected_at"]
-    updates = ",\n".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE machines.{c} END" for c in latest)
+    if by_seq:
+        newer = ("machines.last_seq IS NULL OR excluded.last_seq IS NULL "
+                 "OR excluded.last_seq >= machines.last_seq")
+        updates = ",\n".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE machines.{c} END"
+                             for c in latest)
+    else:
+        updates = ",\n".join(f"{c} = excluded.{c}" for c in latest)
     return f"""INSERT INTO machines (org, machine_id, hostname, os, agent_version, last_seq,
                     first_seen, last_seen, collected_at, metrics, facts, health, spool_dropped)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -466,10 +482,11 @@ class SqlStorage(Storage):
         return self.save_reports([(report, health)], org=org, received_at=received_at)[0]
 
     def save_reports(self, items: list[tuple[Report, Health]], *, org: str = DEFAULT_ORG,
-                     received_at: datetime | None = None) -> list[bool]:
+                     received_at: datetime | None = None, by_seq: Collection[str] = ()) -> list[bool]:
         received = epoch(received_at) if received_at is not None else time.time()
         return self._save(
-            [(org, report, health, received) for report, health in items], dedupe_unsequenced=False
+            [(org, report, health, received) for report, health in items], dedupe_unsequenced=False,
+            by_seq=by_seq,
         )
 
     def import_report(self, stored: StoredReport) -> bool:
@@ -481,7 +498,8 @@ class SqlStorage(Storage):
         rows = [(s.org, s.report, s.health, epoch(s.received_at)) for s in stored]
         return self._save(rows, dedupe_unsequenced=True)
 
-    def _save(self, rows: list[tuple[str, Report, Health, float]], dedupe_unsequenced: bool) -> list[bool]:
+    def _save(self, rows: list[tuple[str, Report, Health, float]], dedupe_unsequenced: bool,
+              by_seq: Collection[str] = ()) -> list[bool]:
         """Store reports in one transaction; one bool per report (False: already stored).
 
         The parameters are built before the write transaction, so other writers wait only for
@@ -500,34 +518,40 @@ class SqlStorage(Storage):
             else:
                 results = []
                 for start in range(0, len(prepared), SAVE_CHUNK):
-                    results += self._save_chunk(tx, prepared[start:start + SAVE_CHUNK])
+                    results += self._save_chunk(tx, prepared[start:start + SAVE_CHUNK], by_seq)
         self._remember_details(new_details, new_keys)  # only ids whose insert was committed
         return results
 
-    def _save_chunk(self, tx: _Tx, prepared: list[tuple[list, tuple, tuple, list[str]]]) -> list[bool]:
+    def _save_chunk(self, tx: _Tx, prepared: list[tuple[list, tuple, tuple, list[str]]],
+                    by_seq: Collection[str]) -> list[bool]:
         params: list[Any] = []
         for sample, _, _, _ in prepared:
             params += sample
         inserted: dict[tuple, int] = {}
-        for key in tx.all(_insert_samples_sql(len(prepared)) + " RETURNING org, machine_id, seq", params):
+        for key in tx.all(_insert_samples_sql(len(prepared)) + " RETURNING org, machine_id, seq, digest",
+                          params):
             inserted[key] = inserted.get(key, 0) + 1
         results: list[bool] = []
         machine_rows: list[tuple] = []
+        seq_rows: list[tuple] = []
         rollup_rows: list[tuple] = []
         for sample, machine, rollup, _ in prepared:
-            key = (sample[0], sample[1], sample[2])
+            key = (sample[0], sample[1], sample[2], sample[_DIGEST_AT])
             left = inserted.get(key, 0)
             if left:  # the first copies in the batch are the stored ones; a repeat is a duplicate
                 inserted[key] = left - 1
-                machine_rows.append(machine)
+                (seq_rows if sample[1] in by_seq else machine_rows).append(machine)
                 rollup_rows.append(rollup)
             results.append(bool(left))
-        if len(machine_rows) == 1:  # a single report: execute is cheaper than executemany
+        if len(rollup_rows) == 1:  # a single report: execute is cheaper than executemany
             tx.run(_UPSERT_ROLLUP, rollup_rows[0])
-            tx.run(_upsert_machine_sql(self.dialect), machine_rows[0])
-        elif machine_rows:
+        elif rollup_rows:
             tx.many(_UPSERT_ROLLUP, rollup_rows)
-            tx.many(_upsert_machine_sql(self.dialect), machine_rows)
+        for rows, ordered in ((machine_rows, False), (seq_rows, True)):
+            if len(rows) == 1:
+                tx.run(_upsert_machine_sql(self.dialect, ordered), rows[0])
+            elif rows:
+                tx.many(_upsert_machine_sql(self.dialect, ordered), rows)
         return results
 
     def _save_one(self, tx: _Tx, sample: list, machine: tuple, rollup: tuple) -> bool:
@@ -541,7 +565,7 @@ class SqlStorage(Storage):
         if tx.one(_insert_samples_sql(1) + " RETURNING id", sample) is None:
             return False
         tx.run(_UPSERT_ROLLUP, rollup)
-        tx.run(_upsert_machine_sql(self.dialect), machine)
+        tx.run(_upsert_machine_sql(self.dialect, False), machine)
         return True
 
     @staticmethod
@@ -557,7 +581,7 @@ class SqlStorage(Storage):
         sample = [org, report.machine_id, report.seq, collected, received, health.score, health.status,
                   *core, extra,
                   _dumps([f.model_dump(mode="json") for f in findings]) if findings else None,
-                  None, report.spool_dropped]
+                  None, report.spool_dropped, report_digest(report) if report.seq is None else None]
         machine = (org, report.machine_id, report.hostname, report.os, report.agent_version, report.seq,
                    received, received, collected, _json_text(metrics), _json_text(report.facts),
                    health.model_dump_json(), report.spool_dropped)
@@ -637,6 +661,23 @@ class SqlStorage(Storage):
             if len(rows) < PAGE:
                 return
             last = (rows[-1][4], rows[-1][0])
+
+    def stored_report(self, machine_id: str, seq: int, *, org: str = DEFAULT_ORG) -> Report | None:
+        cols = ", ".join(f"s.{c}" for c in CORE_COLUMNS)
+        with self._transaction(write=False) as tx:
+            row = tx.one(
+                f"""SELECT s.id, s.org, s.machine_id, s.seq, s.collected_at, s.received_at, s.score,
+                        s.status, {cols}, s.extra, s.findings, s.spool_dropped, s.detail_id
+                    FROM samples s WHERE s.org = ? AND s.machine_id = ? AND s.seq = ?""",
+                (org, machine_id, seq))
+            if row is None:
+                return None
+            detail = self._details(tx, [row[-1]])[row[-1]]
+        return self._stored_report(row, detail).report
+
+    def max_seq(self, machine_id: str, *, org: str = DEFAULT_ORG) -> int | None:
+        return self._read("SELECT max(seq) FROM samples WHERE org = ? AND machine_id = ?",
+                          (org, machine_id))[0][0]
 
     def count_reports(self, *, org: str | None = None, machine_id: str | None = None,
                       since: datetime | None = None, until: datetime | None = None) -> int:
@@ -1009,6 +1050,20 @@ class SqlStorage(Storage):
                 (org, namespace, key, json.dumps(value),
                  epoch(expires_at) if expires_at is not None else None),
             )
+
+    def kv_add(self, namespace: str, key: str, value: dict[str, Any], *, org: str = DEFAULT_ORG,
+               expires_at: datetime | None = None) -> bool:
+        """One statement: insert, or take over an expired value; a live one is left as it is."""
+        with self._transaction(write=True) as tx:
+            row = tx.one(
+                "INSERT INTO kv (org, namespace, key, value, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (org, namespace, key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at "
+                "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ? RETURNING 1",
+                (org, namespace, key, json.dumps(value),
+                 epoch(expires_at) if expires_at is not None else None, time.time()),
+            )
+        return row is not None
 
     def kv_delete(self, namespace: str, key: str, *, org: str = DEFAULT_ORG) -> bool:
         with self._transaction(write=True) as tx:

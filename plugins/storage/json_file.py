@@ -24,13 +24,13 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 from pydantic import ValidationError
 
 from dashfleet_core import hookimpl
 from dashfleet_core.models import (
-    DEFAULT_ORG, AuditEntry, Bucket, Event, Health, MachineState, Report, Sample, as_utc,
+    DEFAULT_ORG, AuditEntry, Bucket, Event, Health, MachineState, Report, Sample, as_utc, report_digest,
 )
 from dashfleet_core.storage import Storage, StorageError, StorageFull, StoredReport, bucket_in_memory, url_path
 
@@ -80,6 +80,7 @@ class JsonStorage(Storage):
         self._state = empty_state()
         self._is_seed = False
         self._seqs: dict[tuple[str, str], set[int]] = {}
+        self._digests: dict[tuple[str, str], set[str]] = {}
         self._closed = False
         with self._locked(write=False):
             pass  # load now, so a broken file stops the server at start-up
@@ -195,10 +196,13 @@ class JsonStorage(Storage):
         self._signature = self._stat()
 
     def _index(self) -> None:
+        """Per machine: its stored seqs, and the content digests of its reports without seq."""
         self._seqs = {}
+        self._digests = {}
         for org, machines in self._state["orgs"].items():
             for machine_id, m in machines.items():
                 self._seqs[(org, machine_id)] = {h["seq"] for h in m["history"] if h["seq"] is not None}
+                self._digests[(org, machine_id)] = {h["digest"] for h in m["history"] if h.get("digest")}
 
     # --- reports -------------------------------------------------------------------------------
 
@@ -207,10 +211,11 @@ class JsonStorage(Storage):
         return self.save_reports([(report, health)], org=org, received_at=received_at)[0]
 
     def save_reports(self, items: list[tuple[Report, Health]], *, org: str = DEFAULT_ORG,
-                     received_at: datetime | None = None) -> list[bool]:
+                     received_at: datetime | None = None, by_seq: Collection[str] = ()) -> list[bool]:
         received = received_at or datetime.now(timezone.utc)
         with self._locked(write=True) as state:
-            return [self._add(state, org, r, h, received, dedupe_unsequenced=False) for r, h in items]
+            return [self._add(state, org, r, h, received, dedupe_unsequenced=False,
+                              by_seq=r.machine_id in by_seq) for r, h in items]
 
     def import_report(self, stored: StoredReport) -> bool:
         return self.import_reports([stored])[0]
@@ -221,19 +226,26 @@ class JsonStorage(Storage):
                     for s in stored]
 
     def _add(self, state, org: str, report: Report, health: Health, received: datetime,
-             dedupe_unsequenced: bool) -> bool:
+             dedupe_unsequenced: bool, by_seq: bool = False) -> bool:
         seqs = self._seqs.setdefault((org, report.machine_id), set())
+        digests = self._digests.setdefault((org, report.machine_id), set())
         machines = state["orgs"].setdefault(org, {})
         entry = machines.get(report.machine_id)
         if report.seq is not None and report.seq in seqs:
             return False
         collected = _iso(report.collected_at)
+        digest = report_digest(report) if report.seq is None else None
+        if digest in digests:
+            return False
         if report.seq is None and dedupe_unsequenced and entry is not None and any(
             h["seq"] is None and h["collected_at"] == collected for h in entry["history"]
         ):
             return False
         item = {"seq": report.seq, "collected_at": collected, "received_at": _iso(received),
                 "report": report.model_dump(mode="json"), "health": health.model_dump(mode="json")}
+        if digest:
+            item["digest"] = digest
+            digests.add(digest)
         if entry is None:
             entry = machines[report.machine_id] = {"first_seen": item["received_at"],
                                                    "last_seen": item["received_at"],
@@ -241,11 +253,24 @@ class JsonStorage(Storage):
         entry["history"].append(item)
         entry["first_seen"] = _iso(min(_dt(entry["first_seen"]), as_utc(received)))
         entry["last_seen"] = _iso(max(_dt(entry["last_seen"]), as_utc(received)))
-        if _dt(collected) >= _dt(entry["latest"]["collected_at"]):
-            entry["latest"] = item
+        latest_seq = entry["latest"]["seq"]
+        if not by_seq or latest_seq is None or report.seq is None or report.seq >= latest_seq:
+            entry["latest"] = item  # the report that arrived last, or for a keyed machine the highest seq
         if report.seq is not None:
             seqs.add(report.seq)
         return True
+
+    def stored_report(self, machine_id: str, seq: int, *, org: str = DEFAULT_ORG) -> Report | None:
+        with self._locked(write=False) as state:
+            entry = state["orgs"].get(org, {}).get(machine_id)
+            for item in entry["history"] if entry else ():
+                if item["seq"] == seq:
+                    return Report.model_validate(item["report"])
+        return None
+
+    def max_seq(self, machine_id: str, *, org: str = DEFAULT_ORG) -> int | None:
+        with self._locked(write=False):
+            return max(self._seqs.get((org, machine_id), ()), default=None)
 
     def iter_reports(self, *, org: str | None = None, machine_id: str | None = None,
                      since: datetime | None = None, until: datetime | None = None) -> Iterator[StoredReport]:
@@ -415,6 +440,16 @@ class JsonStorage(Storage):
                 "expires_at": _epoch(expires_at) if expires_at is not None else None}
         with self._locked(write=True) as state:
             state["kv"].setdefault(org, {}).setdefault(namespace, {})[key] = item
+
+    def kv_add(self, namespace: str, key: str, value: dict[str, Any], *, org: str = DEFAULT_ORG,
+               expires_at: datetime | None = None) -> bool:
+        with self._locked(write=True) as state:
+            items = state["kv"].setdefault(org, {}).setdefault(namespace, {})
+            if self._live(items.get(key)):
+                return False
+            items[key] = {"value": json.loads(json.dumps(value)),
+                          "expires_at": _epoch(expires_at) if expires_at is not None else None}
+            return True
 
     def kv_delete(self, namespace: str, key: str, *, org: str = DEFAULT_ORG) -> bool:
         with self._locked(write=True) as state:
