@@ -39,6 +39,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 TOKEN = "bench-token"
+# a recent time: the server refuses reports older than its retention window (and ahead of its clock)
+COLLECTED_AT = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
 
 
 def free_port() -> int:
@@ -51,7 +53,7 @@ def report(machine: str, seq: int) -> dict:
     """A realistic report: what the built-in collectors send from a 4-core workstation."""
     return {
         "machine_id": machine, "hostname": machine, "os": "Windows 11", "agent_version": "0.1.0",
-        "seq": seq, "collected_at": "2026-01-01T00:00:00Z",
+        "seq": seq, "collected_at": COLLECTED_AT,
         "metrics": {"cpu.percent": 23.5, "cpu.count": 4, "cpu.core0.percent": 20.0, "cpu.core1.percent": 25.0,
                     "cpu.core2.percent": 21.0, "cpu.core3.percent": 28.0, "memory.percent": 61.2,
                     "memory.used_bytes": 5.1e9, "memory.total_bytes": 8.4e9, "disk.percent": 48.0,

@@ -178,10 +178,11 @@ def test_every_report_answered_2xx_is_stored_exactly_once_across_sigkill(tmp_pat
 
     proc2 = _start_web(tmp_path, port, config, env)
     procs.append(proc2)
-    # An agent retries what it is unsure of: acknowledged reports come back as duplicates.
+    # An agent retries what it is unsure of, the same content: acknowledged reports come back as
+    # duplicates (pc-2 sent batches of 20, item i with cpu 1 + i).
     resend = sorted(acked)[:50]
-    r = requests.post(url, json=[{"machine_id": m, "seq": s, "metrics": {"cpu.percent": 1.0}} for m, s in resend],
-                      headers=headers, timeout=10)
+    r = requests.post(url, json=[{"machine_id": m, "seq": s, "metrics": {"cpu.percent": 1.0 + (s % 20 if m == "pc-2" else 0)}}
+                                 for m, s in resend], headers=headers, timeout=10)
     assert r.status_code == 200 and r.json()["duplicates"] == 50 and r.json()["stored"] == 0
     proc2.send_signal(signal.SIGTERM)
     assert proc2.wait(15) == 0
