@@ -120,12 +120,12 @@ _NAME_RX = re.compile(METRIC_NAME_PATTERN)
 
 def metric_range_error(name: str, value: float) -> str | None:
     """Why a metric's value cannot be true, or None: percentages lie in 0..100, everything else
-    within +-1e15 (a value like `processes.top_cpu_percent` may pass 100 on several cores)."""
-    if PERCENT_METRICS.match(name):
-        if not 0.0 <= value <= 100.0:
-            return f"metric {name[:64]!r} is a percentage: {value:g} is outside 0..100"
-    elif not -METRIC_LIMIT <= value <= METRIC_LIMIT:
+    within +-1e15 (a value like `processes.top_cpu_percent` may pass 100 on several cores).
+    Cheap for the common case: the name is looked at only for a value outside 0..100."""
+    if not -METRIC_LIMIT <= value <= METRIC_LIMIT:
         return f"metric {name[:64]!r}: {value:g} is outside -1e15..1e15"
+    if (value < 0.0 or value > 100.0) and name.endswith(".percent") and PERCENT_METRICS.match(name):
+        return f"metric {name[:64]!r} is a percentage: {value:g} is outside 0..100"
     return None
 
 
