@@ -4,6 +4,10 @@ other services apprise knows, each given as a URL (https://github.com/caronc/app
 On when `APPRISE_URLS` (space- or comma-separated) or `[plugins.apprise] urls` lists at least one
 URL. The URLs carry secrets (tokens, passwords): prefer the environment variable, and they are never
 logged. Needs the optional extra: `pip install 'dashfleet[apprise]'`.
+
+The message goes to apprise as plain text (`body_format=text`): apprise then escapes it for each
+service (Markdown for Discord and Teams, HTML for email, Slack's `&lt;`), and DashFleet defuses
+`@everyone`/`@here` mentions itself, since apprise passes plain text to Discord as it is.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dashfleet_core import hookimpl
 from dashfleet_core.config import ConfigError
+from dashfleet_core.text import clean, clean_block, defuse_mentions
 
 PLUGIN_NAME = "apprise"
 ENV = "APPRISE_URLS"
@@ -75,6 +80,8 @@ class AppriseNotifier:
 
     def send(self, notification) -> None:
         apprise = _import_apprise()
+        title = defuse_mentions(clean(notification.title))
+        body = defuse_mentions(clean_block(notification.text))
         failed = []
         for n, url in enumerate(self.urls):  # one by one, so a failure names which one
             kind = apprise.NotifyType.FAILURE if not notification.test and _is_bad(notification) \
@@ -82,7 +89,8 @@ class AppriseNotifier:
             with _quiet():
                 client = apprise.Apprise()
                 client.add(url)
-                ok = client.notify(title=notification.title, body=notification.text, notify_type=kind)
+                ok = client.notify(title=title, body=body, notify_type=kind,
+                                   body_format=apprise.NotifyFormat.TEXT)
             if not ok:
                 failed.append(f"#{n + 1} ({url.split('://', 1)[0]}://...)")
         if failed:
