@@ -154,3 +154,24 @@ def test_apprise_gets_clean_text_without_mentions(settings_factory, webhook_serv
     assert body["title"] == "[CRITICAL] pc_01  Bcc: victim@example.test exe"
     [mail] = mails
     assert mail["Bcc"] is None and mail["X-RcptTo"] == "ops@example.test"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("apprise") is None, reason="apprise not installed")
+def test_apprise_discord_urls_get_discord_escaping():
+    """apprise sends plain text to Discord as it is, and Discord renders Markdown: a real apprise
+    Discord service (built from its URL, nothing sent) gets DashFleet's Discord escaping."""
+    from dashfleet_plugins.notifiers.apprise_urls import _import_apprise, _quiet, message_for
+
+    apprise = _import_apprise()
+    with _quiet():  # apprise loads its service plugins lazily, one imports the deprecated imghdr
+        client = apprise.Apprise()
+        assert client.add("discord://1234567890/abcdefghijklmnop")
+    title, body, body_format = message_for(client[0], single(hostile_event(), "ok"))
+    assert body_format == apprise.NotifyFormat.MARKDOWN
+    assert "\\[login\\]\\(https://evil\\.example\\)" in body and "@\u200beveryone" in body
+    assert body.endswith(LINK) and title == "\\[CRITICAL\\] pc\\_01"
+    assert_no_hidden(body)
+    with _quiet():
+        client = apprise.Apprise()
+        assert client.add("json://127.0.0.1:9/x")
+    assert message_for(client[0], single(hostile_event(), "ok"))[2] == apprise.NotifyFormat.TEXT
