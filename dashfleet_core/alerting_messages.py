@@ -1,7 +1,10 @@
 """Words for people: the title and text of a notification, one machine or a digest of many.
 
 Events carry what a message needs in ``details`` (hostname, reasons, link, last seen), so a message can
-be written long after the event, by any server process.
+be written long after the event, by any server process. Everything an agent supplied (machine id,
+hostname, finding messages) enters the text through `_agent()` / `_reasons()`: no control or bidi
+characters, length capped. Each notifier then escapes the whole message for its target
+(`dashfleet_core.text.render`).
 """
 
 from __future__ import annotations
@@ -10,9 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from .models import Event, Notification
+from .text import clean
 
 RANK = {"ok": 0, "warn": 1, "critical": 2, "silent": 3}
 LABEL = {"ok": "OK", "warn": "WARN", "critical": "CRITICAL", "silent": "SILENT"}
+
+# How much of each agent-supplied piece a message shows; the dashboard link shows the rest.
+MAX_NAME_SHOWN = 100
+MAX_REASON_SHOWN = 300
+MAX_REASONS_SHOWN = 10
 
 
 def target_of(event: Event) -> str:
@@ -23,34 +32,51 @@ def target_of(event: Event) -> str:
 
 
 def name_of(event: Event) -> str:
-    host = event.details.get("hostname") or ""
-    return f"{event.machine_id} ({host})" if host and host != event.machine_id else event.machine_id
+    """`machine-id (hostname)`, both as safe text."""
+    machine = _agent(event.machine_id)
+    host = _agent(event.details.get("hostname") or "")
+    return f"{machine} ({host})" if host and host != machine else machine
+
+
+def _agent(text: object) -> str:
+    """One piece of agent text as it may enter a message: one line, no controls or bidi, capped."""
+    return clean(text, MAX_NAME_SHOWN)
+
+
+def _reasons(reasons: list | None) -> str:
+    """Finding messages joined with `; `, each cleaned and capped, at most MAX_REASONS_SHOWN."""
+    items = [clean(r, MAX_REASON_SHOWN) for r in (reasons or [])]
+    shown = items[:MAX_REASONS_SHOWN]
+    if len(items) > len(shown):
+        shown.append(f"and {len(items) - len(shown)} more")
+    return "; ".join(shown)
 
 
 def describe(event: Event, previous: str) -> tuple[str, str]:
     """(title, one-paragraph text) for one machine's event, given what people were told before."""
     who = name_of(event)
+    machine = _agent(event.machine_id)
     target = target_of(event)
-    reasons = "; ".join(event.details.get("reasons") or [])
+    reasons = _reasons(event.details.get("reasons"))
     score = f", health {event.score}/100" if event.score is not None else ""
     if event.kind == "silent":
         ago = _ago(event.details.get("last_seen"), event.at)
-        title = f"[SILENT] {event.machine_id}"
+        title = f"[SILENT] {machine}"
         text = (f"{who} is SILENT: no report for {ago} (last seen {_clock(event.details.get('last_seen'))}, "
                 f"allowed {event.details.get('ttl_seconds', '?')} s).")
     elif event.kind == "back":
-        title = f"[BACK] {event.machine_id} is {LABEL[target]}"
+        title = f"[BACK] {machine} is {LABEL[target]}"
         text = f"{who} is reporting again after {event.details.get('silent_for', 'a silence')}; " \
                f"status {LABEL[target]}{score}."
         if reasons and target != "ok":
             text += f" {reasons}."
     elif RANK[target] < RANK.get(previous, 0):
-        title = f"[RECOVERED] {event.machine_id} is {LABEL[target]}"
+        title = f"[RECOVERED] {machine} is {LABEL[target]}"
         text = f"{who} is {LABEL[target]} again (was {LABEL.get(previous, previous)}){score}."
         if reasons:
             text += f" Still: {reasons}."
     else:
-        title = f"[{LABEL[target]}] {event.machine_id}"
+        title = f"[{LABEL[target]}] {machine}"
         was = f" (was {LABEL.get(previous, previous)})" if previous else ""
         text = f"{who} is {LABEL[target]}{was}{score}." + (f" {reasons}." if reasons else "")
         if event.details.get("reminder"):
@@ -84,11 +110,11 @@ def digest(items: list[tuple[Event, str]], window: float) -> Notification:
 
 def maintenance_ended(event: Event) -> Notification:
     bad = event.details.get("bad", [])
-    scope = "the whole fleet" if event.machine_id == "*" else event.machine_id
+    scope = "the whole fleet" if event.machine_id == "*" else _agent(event.machine_id)
     lines = [f"Maintenance of {scope} ended; {len(bad)} machine(s) still need attention:"]
     for item in bad:
-        reasons = "; ".join(item.get("reasons") or [])
-        lines.append(f"- {item['machine_id']} is {LABEL.get(item['status'], item['status'])}"
+        reasons = _reasons(item.get("reasons"))
+        lines.append(f"- {_agent(item['machine_id'])} is {LABEL.get(item['status'], item['status'])}"
                      + (f": {reasons}" if reasons else "") + (f" {item['link']}" if item.get("link") else ""))
     return Notification(title=f"[DashFleet] maintenance ended, {len(bad)} machine(s) still bad",
                         text="\n".join(lines), events=[event])
@@ -116,6 +142,15 @@ def structured(notification: Notification) -> dict[str, Any]:
         first = machines[0]
         data.update({k: first.get(k) for k in ("machine", "status", "score", "reasons", "link")})
     return data
+
+
+def links_of(notification: Notification) -> list[str]:
+    """The dashboard links DashFleet put in a message: escaping leaves them clickable."""
+    found = [notification.link] if notification.link else []
+    for event in notification.events:
+        found.append(event.details.get("link"))
+        found.extend(item.get("link") for item in event.details.get("bad", []) if isinstance(item, dict))
+    return [link for link in dict.fromkeys(found) if isinstance(link, str) and link]
 
 
 def _word(event: Event, previous: str) -> str:

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from ..text import visible
 from . import _context, config_option
 
 
@@ -35,11 +36,11 @@ def actions_cmd(as_json: bool, config_path: str | None) -> None:
         if not e.changes_machine:
             flags.append("read-only")
         params = ", ".join(f"{k}={v.get('default')!r}" if "default" in v else k for k, v in e.params.items())
-        click.echo(f"{e.name:<{width}}{e.description}")
-        click.echo(f"{'':<{width}}platforms: {', '.join(e.platforms)}; params: {params or 'none'}; "
-                   f"plugin: {e.plugin}" + (f"; {'; '.join(flags)}" if flags else ""))
+        click.echo(f"{visible(e.name):<{width}}{visible(e.description)}")
+        click.echo(f"{'':<{width}}platforms: {visible(', '.join(e.platforms))}; params: {visible(params or 'none')}; "
+                   f"plugin: {visible(e.plugin)}" + (f"; {'; '.join(flags)}" if flags else ""))
     for name, problem in service.rejected.items():
-        click.echo(f"dashfleet: action {name!r} left out: {problem}", err=True)
+        click.echo(f"dashfleet: action {name!r} left out: {visible(problem)}", err=True)
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -82,16 +83,17 @@ def action_run(name: str, params: tuple[str, ...], dry_run: bool, as_json: bool,
             if as_json:
                 click.echo(json.dumps({"status": refused.status, **refused.to_json()}))
             else:
-                click.echo(f"dashfleet: refused: {refused.message}", err=True)
+                click.echo(f"dashfleet: refused: {visible(refused.message)}", err=True)
             sys.exit(2)
     if as_json:
         click.echo(result.model_dump_json())
     else:
         mark = "ok" if result.ok else "FAILED"
-        click.echo(f"{result.action}: {mark}{' (dry run)' if result.dry_run else ''}: {result.summary}")
+        click.echo(f"{visible(result.action)}: {mark}{' (dry run)' if result.dry_run else ''}: "
+                   f"{visible(result.summary)}")
         path = result.details.get("path")
         if path:
-            click.echo(f"  path: {path}")
+            click.echo(f"  path: {visible(path)}")
     if not result.ok:
         sys.exit(1)
 
@@ -101,7 +103,10 @@ def action_run(name: str, params: tuple[str, ...], dry_run: bool, as_json: bool,
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000), help="Rows to show.")
 @config_option
 def audit_cmd(as_json: bool, limit: int, config_path: str | None) -> None:
-    """The audit log: every action attempt, refused ones included, newest first."""
+    """The audit log: every action attempt, refused ones included, newest first.
+
+    Control and bidi characters in stored text are shown as visible stand-ins (ESC as U+241B),
+    so a stored value cannot forge a line or drive the terminal; --json prints the data exactly."""
     from ..storage import open_storage
 
     ctx = _context.load(config_path)
@@ -112,8 +117,8 @@ def audit_cmd(as_json: bool, limit: int, config_path: str | None) -> None:
         return
     for r in rows:
         detail = r.details.get("summary") or r.details.get("error") or ""
-        click.echo(f"{r.at:%Y-%m-%d %H:%M:%S}Z {r.actor:<20} {r.action:<16} {r.outcome:<11} "
-                   f"{json.dumps(r.params)} {detail}")
+        click.echo(f"{r.at:%Y-%m-%d %H:%M:%S}Z {visible(r.actor):<20} {visible(r.action):<16} "
+                   f"{visible(r.outcome):<11} {visible(json.dumps(r.params))} {visible(detail)}")
 
 
 def add_commands(cli: click.Group) -> None:

@@ -133,10 +133,12 @@ def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> No
     """Last delivery, spool depth, dropped and rejected reports of the agent on this machine."""
     from dashfleet_agent.status import format_status, read_status
 
+    from ..text import visible_lines
+
     loaded = _context.load(ctx.obj.get("agent_config_path"))
     state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
     doc = read_status(state_dir)
-    click.echo(json.dumps(doc, indent=2) if as_json else format_status(doc))
+    click.echo(json.dumps(doc, indent=2) if as_json else visible_lines(format_status(doc)))
 
 
 def add_commands(cli: click.Group) -> None:

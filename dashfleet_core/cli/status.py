@@ -7,6 +7,7 @@ import json
 
 import click
 
+from ..text import visible
 from . import _context, config_option
 
 
@@ -42,7 +43,8 @@ def plugins(as_json: bool, config_path: str | None) -> None:
         return
     for i in infos:
         mark = "on " if i.enabled else "off"
-        click.echo(f"{mark} {i.name:<16} {i.kind:<11} {i.version:<8} {', '.join(i.hooks)}")
+        click.echo(f"{mark} {visible(i.name):<16} {visible(i.kind):<11} {visible(i.version):<8} "
+                   f"{visible(', '.join(i.hooks))}")
 
 
 @click.group()

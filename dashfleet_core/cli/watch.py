@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 import click
 
+from ..text import visible
 from . import _context, config_option
 
 log = logging.getLogger(__name__)
@@ -77,24 +78,25 @@ def human(value: float, unit: str) -> str:
 
 
 def render(doc: Any, units: list[tuple[re.Pattern[str], str]], title: str = "") -> str:
-    """The readable view of one snapshot (a StatusDocument-like object)."""
+    """The readable view of one snapshot (a StatusDocument-like object). Text from the machine
+    (hostname, facts, finding messages) has its control and bidi characters made visible."""
     h = doc.health
     when = doc.collected_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [f"{doc.hostname} ({doc.machine_id})  {when}{'  ' + title if title else ''}",
+    lines = [f"{visible(doc.hostname)} ({visible(doc.machine_id)})  {when}{'  ' + title if title else ''}",
              f"health {h.score}/100  {h.status.upper()}"]
     for f in h.findings:
-        lines.append(f"  ! {f.severity:<8} {f.message}")
+        lines.append(f"  ! {f.severity:<8} {visible(f.message)}")
     group = None
     for name in sorted(doc.metrics):
         prefix = name.split(".", 1)[0]
         if prefix != group:
             group = prefix
-            lines.append(f"{prefix}")
-        lines.append(f"  {name:<34} {human(doc.metrics[name], unit_of(name, units))}")
+            lines.append(visible(prefix))
+        lines.append(f"  {visible(name):<34} {human(doc.metrics[name], unit_of(name, units))}")
     if doc.facts:
         lines.append("facts")
         for name in sorted(doc.facts):
-            lines.append(f"  {name:<34} {doc.facts[name]}")
+            lines.append(f"  {visible(name):<34} {visible(doc.facts[name])}")
     return "\n".join(lines)
 
 

@@ -4,6 +4,11 @@ other services apprise knows, each given as a URL (https://github.com/caronc/app
 On when `APPRISE_URLS` (space- or comma-separated) or `[plugins.apprise] urls` lists at least one
 URL. The URLs carry secrets (tokens, passwords): prefer the environment variable, and they are never
 logged. Needs the optional extra: `pip install 'dashfleet[apprise]'`.
+
+The message goes to apprise as clean plain text (`body_format=text`): apprise then escapes it for
+each service (Markdown for Teams, HTML for email, Slack's `&lt;`), and DashFleet breaks
+`@everyone`/`@here` mentions itself. Discord is the exception: apprise passes plain text to it as it
+is and Discord renders it as Markdown, so Discord URLs get DashFleet's own Discord escaping.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dashfleet_core import hookimpl
 from dashfleet_core.config import ConfigError
+from dashfleet_core.text import clean, clean_block, defuse_mentions, render
 
 PLUGIN_NAME = "apprise"
 ENV = "APPRISE_URLS"
@@ -82,11 +88,27 @@ class AppriseNotifier:
             with _quiet():
                 client = apprise.Apprise()
                 client.add(url)
-                ok = client.notify(title=notification.title, body=notification.text, notify_type=kind)
+                title, body, body_format = message_for(client[0], notification)
+                ok = client.notify(title=title, body=body, notify_type=kind, body_format=body_format)
             if not ok:
                 failed.append(f"#{n + 1} ({url.split('://', 1)[0]}://...)")
         if failed:
             raise AppriseError(f"apprise could not deliver to URL {', '.join(failed)}")
+
+
+def message_for(service, notification) -> tuple[str, str, str]:
+    """(title, body, body_format) of `notification` for one apprise service (see the module's
+    docstring: clean plain text that apprise escapes, or DashFleet's Discord escaping)."""
+    from apprise import NotifyFormat
+
+    from dashfleet_core.alerting_messages import links_of
+
+    if getattr(service, "secure_protocol", None) == "discord":
+        keep = links_of(notification)
+        return (render(notification.title, "discord", keep), render(notification.text, "discord", keep),
+                NotifyFormat.MARKDOWN)
+    return (defuse_mentions(clean(notification.title)), defuse_mentions(clean_block(notification.text)),
+            NotifyFormat.TEXT)
 
 
 def _is_bad(notification) -> bool:

@@ -13,8 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dashfleet_core import hookimpl
+from dashfleet_core.text import clean, clean_block
 
 PLUGIN_NAME = "email"
+MAX_SUBJECT = 200  # characters; mail clients show far fewer, and long headers get folded
 
 
 class EmailSettings(BaseModel):
@@ -65,10 +67,11 @@ class EmailNotifier:
         msg = EmailMessage()
         msg["From"] = o.sender
         msg["To"] = ", ".join(o.to)
-        msg["Subject"] = f"{o.subject_prefix}{notification.title}".replace("\r", " ").replace("\n", " ")
+        # One line, no control or bidi characters: nothing can start a header of its own.
+        msg["Subject"] = clean(f"{o.subject_prefix}{notification.title}", MAX_SUBJECT)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain="dashfleet")
-        msg.set_content(notification.text + "\n")
+        msg.set_content(clean_block(notification.text) + "\n")
         msg.add_alternative(_html(notification), subtype="html")
         return msg
 
@@ -95,25 +98,26 @@ class EmailNotifier:
 
 
 def _html(notification) -> str:
-    """The same message as HTML; everything that came from an agent is escaped."""
+    """The same message as HTML; everything that came from an agent is cleaned, then escaped."""
     from html import escape
 
-    from dashfleet_core.alerting_messages import LABEL, structured
+    from dashfleet_core.alerting_messages import LABEL, MAX_NAME_SHOWN, MAX_REASON_SHOWN, structured
 
     colour = {"ok": "#2e7d32", "warn": "#ef6c00", "critical": "#c62828", "silent": "#616161"}
     rows = []
     for m in structured(notification)["machines"]:
         link = escape(m.get("link") or "")
-        name = f'<a href="{link}">{escape(m["machine"])}</a>' if link else escape(m["machine"])
+        machine = escape(clean(m["machine"], MAX_NAME_SHOWN))
+        name = f'<a href="{link}">{machine}</a>' if link else machine
         status = m.get("status") or ""
-        reasons = "<br>".join(escape(r) for r in m.get("reasons") or [])
+        reasons = "<br>".join(escape(clean(r, MAX_REASON_SHOWN)) for r in m.get("reasons") or [])
         rows.append(f'<tr><td>{name}</td><td style="color:{colour.get(status, "#000")};font-weight:bold">'
                     f'{escape(LABEL.get(status, status))}</td><td>{escape(str(m.get("score") or ""))}</td>'
                     f'<td>{reasons}</td></tr>')
     table = ("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Machine</th><th>Status</th>"
              "<th>Score</th><th>Reasons</th></tr>" + "".join(rows) + "</table>") if rows else ""
-    text = "<br>".join(escape(line) for line in notification.text.splitlines())
-    return (f"<!DOCTYPE html><html><body><h2>{escape(notification.title)}</h2><p>{text}</p>{table}"
+    text = "<br>".join(escape(line) for line in clean_block(notification.text).split("\n"))
+    return (f"<!DOCTYPE html><html><body><h2>{escape(clean(notification.title))}</h2><p>{text}</p>{table}"
             f"<p style=\"color:#777\">Sent by DashFleet.</p></body></html>")
 
 

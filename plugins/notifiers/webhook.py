@@ -1,18 +1,23 @@
 """Webhook notifier: POST `{"text": ...}` (what Slack and Teams incoming webhooks accept) plus a
-`dashfleet` field with the machine, status, score, reasons and a link, for receivers that parse it.
+`dashfleet` field with the machine, status, score, reasons and a link, for receivers that parse it;
+Discord gets `{"content": ..., "allowed_mentions": {"parse": []}}`.
 
 `WEBHOOK_URL` alone turns it on (or `[plugins.webhook] url`). A slow or failing receiver raises, so
 the alert job retries it later; it never runs inside the request that received a report.
+The text is escaped for the receiver named by `[plugins.webhook] format` (slack by default), so
+what an agent sent shows as text there: no mentions, no disguised links, no Markdown.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dashfleet_core import hookimpl
+from dashfleet_core.text import render
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +26,8 @@ class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
+    # How the receiver reads the text: Slack mrkdwn, Teams or Discord Markdown, or none of it.
+    format: Literal["slack", "teams", "discord", "plain"] = "slack"
     timeout_seconds: float = Field(default=5, gt=0, le=120)
     verify_tls: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
@@ -52,9 +59,15 @@ class WebhookNotifier:
         return WebhookNotifier(options) if options.url else None
 
     def payload(self, notification) -> dict:
-        from dashfleet_core.alerting_messages import structured
+        """The JSON body: the message escaped for the receiver, plus the structured data (exact,
+        JSON-encoded: a receiver that shows it escapes it for its own page)."""
+        from dashfleet_core.alerting_messages import links_of, structured
 
-        return {"text": f"{notification.title}\n{notification.text}", "dashfleet": structured(notification)}
+        fmt = self.options.format if self.options else "slack"
+        text = render(f"{notification.title}\n{notification.text}", fmt, keep=links_of(notification))
+        if fmt == "discord":  # Discord's body has no room for data; no mention pings, whatever the text
+            return {"content": text, "allowed_mentions": {"parse": []}}
+        return {"text": text, "dashfleet": structured(notification)}
 
     def send(self, notification) -> None:
         import requests

@@ -4,8 +4,11 @@ Columns are `machine_id, seq, collected_at`, then `health.score, health.status, 
 when records carry health, then one column per metric and `fact:<name>` per fact. A CSV file
 cannot grow columns once written, so the columns are fixed by the first record (or given by the
 caller, e.g. the header of a file being appended to); a metric that appears later is left out
-and logged once. Text cells that a spreadsheet would run as a formula are quoted with a leading
-apostrophe (CSV injection), since facts come from machines we do not control.
+and logged once. Facts and finding messages come from machines we do not control, so every text
+cell goes through `dashfleet_core.text.csv_cell`: a cell a spreadsheet would run as a formula
+(starting with = + - @, a tab or a line break) gets a leading apostrophe (CSV injection), and
+control and bidi characters are shown as visible stand-ins (ESC as U+241B), so `cat file.csv`
+cannot drive a terminal. JSONL export keeps the exact text.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import datetime
 from typing import IO, Any, Iterable
 
 from dashfleet_core import hookimpl
+from dashfleet_core.text import csv_cell
 
 PLUGIN_NAME = "csv"
 
@@ -24,7 +28,6 @@ log = logging.getLogger(__name__)
 BASE_COLUMNS = ["machine_id", "seq", "collected_at"]
 HEALTH_COLUMNS = ["health.score", "health.status", "health.findings"]
 FACT_PREFIX = "fact:"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
@@ -81,14 +84,14 @@ class CsvSink:
         if self._columns is None:
             self._columns = columns_for(record)
         if not self._header_written:
-            self._writer.writerow(self._columns)
+            self._writer.writerow([csv_cell(col) for col in self._columns])
             self._header_written = True
         extra = set(row) - set(self._columns) - self._dropped
         if extra:
             self._dropped |= extra
             log.warning("CSV export: column(s) %s appeared after the header was written and are "
                         "left out; use JSONL export to keep every metric", ", ".join(sorted(extra)))
-        self._writer.writerow([_cell(row.get(col, "")) for col in self._columns])
+        self._writer.writerow([csv_cell(row.get(col, "")) for col in self._columns])
         self._stream.flush()
 
     def close(self) -> None:
@@ -99,12 +102,6 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def read_header(path) -> list[str] | None:

@@ -1,5 +1,7 @@
 /* Helpers shared by the pages. Data from agents only ever reaches the DOM through textContent
-   (el() below); no page builds HTML from strings. */
+   (el() below); no page builds HTML from strings. Text also has its control and bidi characters
+   shown as visible stand-ins (visibleText), and elements showing agent text are isolated with
+   dir="auto" (agentText / el's `agent` option), so "\u202eevil" cannot reverse what it sits in. */
 "use strict";
 
 const METRIC_KEYS = {
@@ -7,12 +9,34 @@ const METRIC_KEYS = {
   "uptime.seconds": "metric.uptime",
 };
 
-/* Build an element: el("td", {cls: "num", text: value, title: ..., href: ...}, [children]). */
+/* C0/C1 controls, DEL, the Unicode line separators and the bidi formatting characters: the same
+   set as dashfleet_core/text.py, with the same stand-ins (ESC -> U+241B, U+202E -> "<U+202E>"). */
+const HIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function visibleText(value) {
+  return String(value).replace(HIDDEN_CHARS, (c) => {
+    const code = c.charCodeAt(0);
+    if (code < 0x20) return String.fromCharCode(0x2400 + code);
+    if (code === 0x7f) return "\u2421";
+    return "<U+" + code.toString(16).toUpperCase().padStart(4, "0") + ">";
+  });
+}
+
+/* Show agent text in an existing element: visible controls, isolated direction. */
+function agentText(node, value) {
+  node.dir = "auto";
+  node.textContent = visibleText(value === undefined || value === null ? "" : value);
+  return node;
+}
+
+/* Build an element: el("td", {cls: "num", text: value, title: ..., href: ..., agent: true}, [children]).
+   `agent: true` marks text an agent sent (names, facts, messages): it gets dir="auto". */
 function el(tag, opts, children) {
   const node = document.createElement(tag);
   const o = opts || {};
   if (o.cls) node.className = o.cls;
-  if (o.text !== undefined && o.text !== null) node.textContent = String(o.text);
+  if (o.agent) node.dir = "auto";
+  if (o.text !== undefined && o.text !== null) node.textContent = visibleText(o.text);
   if (o.i18n) { node.dataset.i18n = o.i18n; node.textContent = t(o.i18n); }
   if (o.href) node.setAttribute("href", o.href);
   if (o.title) node.title = o.title;
@@ -140,7 +164,8 @@ function findingsList(ul, findings, emptyKey) {
   findings.forEach((f) => {
     ul.appendChild(el("li", { cls: "finding " + f.severity }, [
       el("span", { cls: "badge " + f.severity, text: t("status." + f.severity) }),
-      el("span", { text: " " + findingText(f) }),
+      document.createTextNode(" "),
+      el("span", { text: findingText(f), agent: true }),
     ]));
   });
 }

@@ -54,9 +54,9 @@ function matches(m) {
 }
 
 function machineRow(m) {
-  const name = el("a", { href: "/fleet/" + encodeURIComponent(m.machine_id), text: m.hostname || m.machine_id, cls: "host" });
+  const name = el("a", { href: "/fleet/" + encodeURIComponent(m.machine_id), text: m.hostname || m.machine_id, cls: "host", agent: true });
   const nameCell = el("td", {}, [name]);
-  if (m.hostname && m.hostname !== m.machine_id) nameCell.appendChild(el("div", { cls: "muted mono small", text: m.machine_id }));
+  if (m.hostname && m.hostname !== m.machine_id) nameCell.appendChild(el("div", { cls: "muted mono small", text: m.machine_id, agent: true }));
   const badge = el("span");
   statusBadge(badge, m.status, false);
   const statusCell = el("td", {}, [badge]);
@@ -67,7 +67,7 @@ function machineRow(m) {
   const row = el("tr", { cls: m.expired ? "expired" : "" }, [
     nameCell, statusCell,
     el("td", { cls: "num", text: m.score }),
-    el("td", { cls: "reason", text: findingText(m.top_reason) }),
+    el("td", { cls: "reason", text: findingText(m.top_reason), agent: true }),
     el("td", { cls: "num", text: fmtNumber(m.metrics["cpu.percent"]) }),
     el("td", { cls: "num", text: fmtNumber(m.metrics["memory.percent"]) }),
     el("td", { cls: "num", text: fmtNumber(m.metrics["disk.percent"]) }),

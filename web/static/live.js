@@ -6,7 +6,7 @@ let lastStatus = null;
 function renderLive() {
   const s = lastStatus;
   if (!s) return;
-  document.getElementById("host").textContent = s.hostname + " (" + s.machine_id + ")";
+  document.getElementById("host").replaceChildren(el("bdi", { text: s.hostname }), " (", el("bdi", { text: s.machine_id }), ")");
   document.getElementById("updated").textContent = t("live.updated", { time: fmtClock(Date.parse(s.collected_at)) });
   statusBadge(document.getElementById("badge"), s.status, false);
   document.getElementById("score").textContent = s.score;

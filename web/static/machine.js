@@ -11,18 +11,21 @@ let machineChart = null;
 function renderMachine() {
   const m = machineDoc;
   if (!m) return;
-  document.getElementById("m-name").textContent = m.hostname || m.machine_id;
+  agentText(document.getElementById("m-name"), m.hostname || m.machine_id);
   statusBadge(document.getElementById("m-badge"), m.status, false);
   document.getElementById("m-score").textContent = m.score + "/100";
   document.getElementById("m-seen").textContent = t("machine.seen", { time: fmtAgo(m.last_seen) });
   document.getElementById("m-expired").hidden = !m.expired;
   const maint = document.getElementById("m-maintenance");
   maint.hidden = !m.maintenance;
-  if (m.maintenance) maint.textContent = t("fleet.maintenance", { time: fmtTime(m.maintenance.until) }) + (m.maintenance.reason ? " · " + m.maintenance.reason : "");
+  if (m.maintenance) {
+    maint.replaceChildren(document.createTextNode(t("fleet.maintenance", { time: fmtTime(m.maintenance.until) })));
+    if (m.maintenance.reason) maint.append(" · ", el("bdi", { text: m.maintenance.reason }));
+  }
   const body = document.querySelector("#facts tbody");
   clear(body);
   const row = (label, value, labelIsKey) => body.appendChild(el("tr", {}, [
-    el("th", labelIsKey ? { i18n: label } : { text: label, cls: "mono" }), el("td", { text: value }),
+    el("th", labelIsKey ? { i18n: label } : { text: label, cls: "mono", agent: true }), el("td", { text: value, agent: true }),
   ]));
   row("machine.id", m.machine_id, true);
   row("machine.os", m.os || "–", true);
@@ -61,7 +64,7 @@ function renderEvents() {
     if (e.status && e.kind !== "silent") statusBadge(badge, e.status, false);
     ul.appendChild(el("li", { cls: "event" }, [
       el("time", { text: fmtTime(e.at) }), el("strong", { text: " " + t("event." + e.kind) + " " }),
-      badge, el("span", { cls: "muted", text: e.message ? " " + e.message : "" }),
+      badge, document.createTextNode(e.message ? " " : ""), el("span", { cls: "muted", text: e.message || "", agent: true }),
     ]));
   });
 }
