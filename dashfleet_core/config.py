@@ -257,6 +257,39 @@ def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings
     return settings
 
 
+ACTION_TOKEN_MIN_LENGTH = 16
+FLEET_TOKEN_MIN_LENGTH = 16
+TOKEN_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def check_server_tokens(fleet_token: str | None, action_token: str | None, source: str = "<defaults>") -> list[str]:
+    """Refuse server tokens that give away more than they should; return warnings for the rest.
+
+    Raises ConfigError for a blank token, an ACTION_TOKEN shorter than ACTION_TOKEN_MIN_LENGTH, or
+    FLEET_TOKEN equal to ACTION_TOKEN (every agent could then run actions). A short FLEET_TOKEN is
+    only a warning: agents already deployed with it must keep reporting.
+    """
+    errors = []
+    for name, key, token in (("FLEET_TOKEN", "[server] token", fleet_token),
+                             ("ACTION_TOKEN", "[actions] token", action_token)):
+        if token is not None and not token.strip():
+            errors.append(f"{name} ({key}) is blank; set a real secret or remove the key "
+                          f"({name} unset: the server refuses those calls)")
+    if action_token and action_token.strip() and len(action_token) < ACTION_TOKEN_MIN_LENGTH:
+        errors.append(f"ACTION_TOKEN ([actions] token) has {len(action_token)} characters, fewer than "
+                      f"{ACTION_TOKEN_MIN_LENGTH}: it can be guessed")
+    if fleet_token and action_token and fleet_token == action_token:
+        errors.append("FLEET_TOKEN and ACTION_TOKEN are the same, so every agent could run actions; "
+                      "give ACTION_TOKEN its own value")
+    if errors:
+        raise ConfigError(f"{source}: " + "; ".join(errors) + f"; {TOKEN_HINT}")
+    if fleet_token and fleet_token.strip() and len(fleet_token) < FLEET_TOKEN_MIN_LENGTH:
+        return [f"FLEET_TOKEN ([server] token) has {len(fleet_token)} characters, fewer than "
+                f"{FLEET_TOKEN_MIN_LENGTH}: agents keep working, but change it when you can "
+                f"(set the new one on the server and the agents); {TOKEN_HINT}"]
+    return []
+
+
 def _set_path(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     node = data
     for key in keys[:-1]:
