@@ -25,7 +25,7 @@ from flask import Flask
 from dashfleet_core.config import Settings, check_server_tokens, load_settings
 from dashfleet_core.fleet import Fleet
 
-from . import blueprints, errors, metrics, security
+from . import blueprints, errors, jsonbody, metrics, security
 from .token_file import resolve_fleet_token
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     fleet = fleet or Fleet(settings)
 
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.request_class = jsonbody.Request  # request.get_json() refuses deep nesting before parsing
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False

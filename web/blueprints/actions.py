@@ -9,7 +9,6 @@ audited like the rest. The caller is `api:<remote address>`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -17,6 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 from dashfleet_core.actions import ActionRefused, ActionService
 
 from ..auth import ApiError, require_token
+from ..jsonbody import parse_json
 
 bp = Blueprint("actions", __name__)
 
@@ -44,9 +44,9 @@ def _parse_body() -> tuple[Any, str | None]:
     if not raw:
         return None, 'the body is empty: send {"action": NAME, "params": {...}} as JSON'
     try:
-        return json.loads(raw), None
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, f"the body is not valid JSON ({exc}); send {{\"action\": NAME, \"params\": {{...}}}}"
+        return parse_json(raw, 'send {"action": NAME, "params": {...}}'), None
+    except ApiError as exc:  # said after the token check, and audited with the attempt
+        return None, exc.message
 
 
 @bp.post("/api/action")

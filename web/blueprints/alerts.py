@@ -22,6 +22,7 @@ from dashfleet_core.models import MACHINE_ID_PATTERN, utcnow
 from ..app import get_fleet
 from ..auth import ApiError, require_token
 from ..fleetview import parse_time
+from ..jsonbody import parse_json
 from ..params import int_param
 
 bp = Blueprint("alerts", __name__)
@@ -106,7 +107,7 @@ def _json_body(optional: bool = False) -> dict:
             return {}
         raise ApiError(400, 'send a JSON body such as {"until": "2026-01-31T18:00:00Z", "reason": "patching"} '
                             'or {"minutes": 60}')
-    body = request.get_json(silent=True, force=True)
+    body = parse_json(request.get_data(cache=True), 'send {"minutes": 60, "reason": "patching"}')
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object, e.g. {\"minutes\": 60, \"reason\": \"patching\"}")
     return body
