@@ -7,13 +7,14 @@ code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV = "DASHFLEET_CONFIG"
 DEFAULT_CONFIG_FILE = "dashfleet.toml"
@@ -86,6 +87,21 @@ class ServerSettings(_Strict):
     report_self: bool = True
     self_interval: float = Field(default=10, gt=0)
     public_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none is.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Refused credentials a client address may present in a minute before it is blocked for one.
+    failed_auth_per_minute: int = Field(default=20, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r:.70} is not an IP address or CIDR network such as "
+                                 "10.0.0.5 or 10.0.0.0/24") from None
+        return [entry.strip() for entry in value]
 
 
 class AgentSettings(_Strict):

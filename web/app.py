@@ -25,7 +25,7 @@ from flask import Flask
 from dashfleet_core.config import Settings, check_server_tokens, load_settings
 from dashfleet_core.fleet import Fleet
 
-from . import blueprints, errors, jsonbody, metrics, security
+from . import blueprints, client_address, errors, jsonbody, metrics, security
 from .token_file import resolve_fleet_token
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     for warning in check_server_tokens(app.config["FLEET_TOKEN"], settings.actions.token, settings.source):
         log.warning(warning)
 
+    client_address.init_app(app, settings.server.trusted_proxies)
     errors.init_app(app)
     security.init_app(app)
     metrics.init_app(app)

@@ -3,8 +3,9 @@ lists the catalogue and `GET /api/audit` shows every attempt. All need ACTION_TO
 call is refused).
 
 All checks and the audit row are `dashfleet_core.actions.ActionService`'s: the token check runs
-inside it (after the rate limit), so refused calls, bad tokens included, are rate limited and
-audited like the rest. The caller is `api:<remote address>`.
+inside it, first, so refused calls, bad tokens included, are audited like the rest; wrong tokens
+are throttled per client address (`..auth`), and only authorised calls count against `[actions]
+rate_limit_per_minute`. The caller is `api:<client address>` (`..client_address`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from dashfleet_core.actions import ActionRefused, ActionService
 
 from ..auth import ApiError, require_token
+from ..client_address import client_address
 from ..jsonbody import parse_json
 
 bp = Blueprint("actions", __name__)
@@ -59,7 +61,7 @@ def post_action():
         try:
             require_token(expected, name=TOKEN_NAME, body=body)
         except ApiError as exc:
-            raise ActionRefused(exc.status, exc.message) from None
+            raise ActionRefused(exc.status, exc.message, **exc.extra) from None
         if problem:
             raise ActionRefused(400, problem)
         if not isinstance(body, dict):
@@ -77,7 +79,7 @@ def post_action():
     name = body.get("action") if isinstance(body, dict) else None
     params = body.get("params") if isinstance(body, dict) else None
     try:
-        result = service.run(name, params, actor=f"api:{request.remote_addr}", authorize=authorize)
+        result = service.run(name, params, actor=f"api:{client_address()}", authorize=authorize)
     except ActionRefused as refused:
         response = jsonify(refused.to_json())
         response.status_code = refused.status
