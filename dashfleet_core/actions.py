@@ -35,6 +35,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence, runtim
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import Settings
+from .echo import MAX_FIELDS, clip, clip_all
 from .models import DEFAULT_ORG, ActionResult, AuditEntry
 
 log = logging.getLogger(__name__)
@@ -314,7 +315,7 @@ class ActionService:
     def _lookup(self, name: Any) -> Any:
         available = sorted(self.actions)
         if not isinstance(name, str) or name not in self.actions:
-            what = f"unknown action {name!r}" if isinstance(name, str) else "'action' must be a name (a string)"
+            what = f"unknown action {clip(name)!r}" if isinstance(name, str) else "'action' must be a name (a string)"
             raise ActionRefused(400, f"{what}; available actions: {', '.join(available)}",
                                 available=available)
         if not self.is_allowed(name):
@@ -331,7 +332,7 @@ class ActionService:
             raise ActionRefused(422, "'params' must be a JSON object of parameter names to values",
                                 fields=["params"])
         known = _param_names(action.Params)
-        unknown = sorted(str(k) for k in params if k not in known)
+        unknown = clip_all(sorted(str(k) for k in params if k not in known))
         if unknown:
             raise ActionRefused(
                 422, f"unknown parameter(s) for {action.name}: {', '.join(unknown)}; "
@@ -341,10 +342,10 @@ class ActionService:
         except ValidationError as exc:
             problems = []
             fields = []
-            for err in exc.errors(include_url=False):
-                loc = ".".join(str(p) for p in err["loc"]) or "params"
+            for err in exc.errors(include_url=False)[:MAX_FIELDS]:
+                loc = clip(".".join(str(p) for p in err["loc"]) or "params")
                 fields.append(loc)
-                problems.append(f"{loc}: {err['msg']}")
+                problems.append(f"{loc}: {clip(err['msg'], 200)}")
             raise ActionRefused(422, f"bad parameter(s) for {action.name}: {'; '.join(problems)}",
                                 fields=fields) from None
 

@@ -102,3 +102,80 @@ def test_invalid_json_says_where(app):
     answer = app.test_client().post("/api/fleet/report", data=b'{"machine_id": }', headers=bearer(FLEET_TOKEN))
     assert answer.status_code == 400
     assert "not valid JSON (line 1, column 16)" in answer.get_json()["error"]
+
+
+# --- echoes of client input, chunked bodies, internals (item 11) ----------------------------------
+
+
+def test_a_huge_metric_name_is_not_echoed_whole(app):
+    name = "m" * 900_000
+    body = {**REPORT, "metrics": {name: 1.0, **{f"{'n' * 2000}{i}": 1.0 for i in range(40)}}}
+    answer = app.test_client().post("/api/fleet/report", json=body, headers=bearer(FLEET_TOKEN))
+    assert answer.status_code == 422
+    assert len(answer.data) < 4000, f"the answer is {len(answer.data)} bytes"
+    doc = answer.get_json()
+    assert doc["fields"] and all(len(f) <= 64 for f in doc["fields"]) and len(doc["fields"]) <= 20
+    assert doc["fields"][0].startswith("metrics.mmm") and doc["fields"][0].endswith("…")
+
+
+def test_action_errors_clip_unknown_names(app):
+    client = app.test_client()
+    long = "x" * 100_000
+    for body in ({"action": long}, {"action": "flush_dns", "params": {long: 1}}, {long: 1, "action": "flush_dns"}):
+        answer = client.post("/api/action", json=body, headers=bearer(ACTION_TOKEN))
+        assert answer.status_code in (400, 422) and len(answer.data) < 2000, body.keys()
+        assert "xxx…" in answer.get_json()["error"]
+
+
+def test_storage_errors_do_not_name_exception_classes(app):
+    fleet = app.extensions["dashfleet"]
+    fleet.storage.close()  # a closed SQLite store: every query raises
+    client = app.test_client()
+    for path in ("/healthz",):
+        answer = client.get(path)
+        assert answer.status_code == 503 and "Error" not in answer.get_json()["error"]
+    answer = client.post("/api/fleet/report", json={**REPORT, "seq": 1}, headers=bearer(FLEET_TOKEN))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "Error" not in answer.get_json()["error"] and "retry in 5 s" in answer.get_json()["error"]
+
+
+@pytest.fixture
+def served(app):
+    """The app on a real HTTP server on 127.0.0.1 (Werkzeug's, which passes chunked bodies on)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+def _chunked_post(port: int, path: str, body: bytes, token: str) -> tuple[int, dict]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+    conn.request("POST", path, body=chunks, encode_chunked=True,
+                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                          "Transfer-Encoding": "chunked"})
+    response = conn.getresponse()
+    doc = json.loads(response.read())
+    conn.close()
+    return response.status, doc
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_invalid_json(app, served):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    big = json.dumps([{**REPORT, "seq": n, "facts": {"pad": "p" * 1000}} for n in range(limit // 1000 + 10)]).encode()
+    assert len(big) > limit
+    status, doc = _chunked_post(served, "/api/fleet/report", big, FLEET_TOKEN)
+    assert status == 413 and "max_body_bytes" in doc["error"], doc
+    status, doc = _chunked_post(served, "/api/action", b'{"action": "flush_dns", "pad": "' + b"p" * limit + b'"}',
+                                ACTION_TOKEN)
+    assert status == 413, doc
+    small = json.dumps({**REPORT, "seq": 1}).encode()
+    assert _chunked_post(served, "/api/fleet/report", small, FLEET_TOKEN)[0] == 201, "a small chunked body is fine"

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from flask import Request as FlaskRequest
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .auth import ApiError
 
@@ -95,8 +96,20 @@ def parse_json(raw: bytes, hint: str) -> Any:
 
 
 class Request(FlaskRequest):
-    """Flask's request, whose `get_json()` refuses a body nested deeper than MAX_DEPTH with a 400
-    before parsing it."""
+    """Flask's request, with two guards every endpoint (plugins' routes too) gets:
+
+    - `get_data()` answers 413 for a chunked body (no Content-Length) that reaches `[server]
+      max_body_bytes`: Werkzeug stops reading there without an error, and the cut body would
+      otherwise be reported as "not valid JSON";
+    - `get_json()` refuses a body nested deeper than MAX_DEPTH with a 400 before parsing it.
+    """
+
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
+        data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
+        limit = self.max_content_length
+        if self.content_length is None and limit is not None and len(data) >= limit:
+            raise RequestEntityTooLarge()
+        return data.decode(errors="replace") if as_text else data
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if (force or self.is_json) and too_deep(self.get_data(cache=True)):

@@ -13,11 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashfleet_core.actions import ActionRefused, ActionService
+from dashfleet_core.echo import clip_all
 
 from ..auth import ApiError, require_token
 from ..client_address import client_address
+from ..errors import HINTS
 from ..jsonbody import parse_json
 
 bp = Blueprint("actions", __name__)
@@ -41,14 +44,19 @@ def _service() -> ActionService:
     return service
 
 
-def _parse_body() -> tuple[Any, str | None]:
-    raw = request.get_data(cache=True)
+def _parse_body() -> tuple[Any, ApiError | None]:
+    """The body, or the problem with it; the problem is answered after the token check and
+    audited with the attempt."""
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return None, ApiError(413, HINTS[413])
     if not raw:
-        return None, 'the body is empty: send {"action": NAME, "params": {...}} as JSON'
+        return None, ApiError(400, 'the body is empty: send {"action": NAME, "params": {...}} as JSON')
     try:
         return parse_json(raw, 'send {"action": NAME, "params": {...}}'), None
-    except ApiError as exc:  # said after the token check, and audited with the attempt
-        return None, exc.message
+    except ApiError as exc:
+        return None, exc
 
 
 @bp.post("/api/action")
@@ -63,14 +71,15 @@ def post_action():
         except ApiError as exc:
             raise ActionRefused(exc.status, exc.message, **exc.extra) from None
         if problem:
-            raise ActionRefused(400, problem)
+            raise ActionRefused(problem.status, problem.message)
         if not isinstance(body, dict):
             raise ActionRefused(400, 'the body must be a JSON object: {"action": NAME, "params": {...}}')
         unknown = sorted(str(k) for k in body if k not in BODY_FIELDS)
         if unknown:
             hint = "; parameters such as dry_run go inside \"params\"" if "dry_run" in unknown else ""
-            raise ActionRefused(422, f"unknown field(s) in the body: {', '.join(unknown)}; it takes "
-                                     f"action, params and token{hint}", fields=unknown)
+            fields = clip_all(unknown)
+            raise ActionRefused(422, f"unknown field(s) in the body: {', '.join(fields)}; it takes "
+                                     f"action, params and token{hint}", fields=fields)
         if "action" not in body:
             raise ActionRefused(400, "missing field 'action': name the action to run; "
                                      "available actions: " + ", ".join(sorted(service.actions)),

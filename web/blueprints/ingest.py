@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, request
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
+from dashfleet_core.echo import clip, clip_all
 from dashfleet_core.models import Report, utcnow
 from dashfleet_core.storage import StorageFull
 
@@ -101,9 +102,10 @@ def _validate(item: Any) -> Report:
         return Report.model_validate(item)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        fields = [".".join(str(p) for p in err["loc"]) or "(report)" for err in errors]
-        parts = [f"{field}: {err['msg']}" for field, err in zip(fields, errors)]
-        more = f" (and {len(parts) - 5} more)" if len(parts) > 5 else ""
+        # Metric names are keys, so a location can be as long as the client likes: clip each.
+        fields = clip_all(".".join(str(p) for p in err["loc"]) or "(report)" for err in errors)
+        parts = [f"{field}: {clip(err['msg'], 200)}" for field, err in zip(fields, errors)]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise _SchemaError("; ".join(parts[:5]) + more, fields) from None
 
 
@@ -121,7 +123,7 @@ def _store(reports: list[Report]) -> list[bool]:
         raise _unavailable("the server's disk is full") from None
     except Exception as exc:
         log.exception("storing %d report(s) failed", len(reports))
-        raise _unavailable(f"storage is unavailable ({type(exc).__name__})") from None
+        raise _unavailable("the server's storage is unavailable") from None
 
 
 def _unavailable(why: str) -> ApiError:
