@@ -66,6 +66,9 @@ def test_request_get_json_of_any_route_refuses_deep_nesting(app):
     assert client.post("/plugin-echo", json={"a": [1, {"b": 2}]}).get_json() == {"a": [1, {"b": 2}]}
     answer = client.post("/plugin-echo", data=deep_object(MAX_DEPTH + 1), content_type="application/json")
     assert answer.status_code == 400 and "levels deep" in answer.get_json()["error"]
+    huge = client.post("/plugin-echo", data=b"[" + b"7" * 5000 + b"]", content_type="application/json")
+    assert huge.status_code == 400 and "more than 4300 digits" in huge.get_json()["error"]
+    assert "sys.set_int_max_str_digits" not in huge.get_json()["error"]
 
 
 def test_depth_limit_counts_structure_not_brackets_inside_strings():

@@ -84,15 +84,19 @@ def parse_json(raw: bytes, hint: str) -> Any:
                             f"{hint}")
     try:
         return json.loads(raw)
-    except UnicodeDecodeError:
-        raise ApiError(400, f"the body is not valid JSON: it is not UTF-8 text; {hint}") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"the body is not valid JSON (line {exc.lineno}, column {exc.colno}): "
-                            f"{exc.msg}; {hint}") from None
-    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
-        raise ApiError(400, f"the body is not valid JSON here: a number has more than "
-                            f"{sys.get_int_max_str_digits()} digits; send numbers of ordinary size "
-                            f"(and long identifiers as strings); {hint}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ApiError(400, f"{describe_json_error(exc)}; {hint}") from None
+
+
+def describe_json_error(exc: ValueError) -> str:
+    """What is wrong with a body `json.loads` refused, in words a client can act on."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"the body is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+    # what is left: an integer longer than Python converts (sys.get_int_max_str_digits)
+    return (f"the body is not valid JSON here: a number has more than {sys.get_int_max_str_digits()} "
+            f"digits; send numbers of ordinary size (and long identifiers as strings)")
 
 
 class Request(FlaskRequest):
@@ -101,7 +105,8 @@ class Request(FlaskRequest):
     - `get_data()` answers 413 for a chunked body (no Content-Length) that reaches `[server]
       max_body_bytes`: Werkzeug stops reading there without an error, and the cut body would
       otherwise be reported as "not valid JSON";
-    - `get_json()` refuses a body nested deeper than MAX_DEPTH with a 400 before parsing it.
+    - `get_json()` refuses a body nested deeper than MAX_DEPTH with a 400 before parsing it, and
+      says what is wrong with invalid JSON in the words `parse_json` uses (not Python's).
     """
 
     def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
@@ -110,6 +115,11 @@ class Request(FlaskRequest):
         if self.content_length is None and limit is not None and len(data) >= limit:
             raise RequestEntityTooLarge()
         return data.decode(errors="replace") if as_text else data
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:  # not a JSON content type: Flask's 415
+            return super().on_json_loading_failed(e)
+        raise ApiError(400, f"{describe_json_error(e)}; send a valid JSON document")
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if (force or self.is_json) and too_deep(self.get_data(cache=True)):
