@@ -2,11 +2,11 @@
 
 DashFleet never runs arbitrary commands. An action is a named, typed entry in a closed catalogue,
 registered by a plugin through ``register_actions``. Every attempt goes through
-:class:`ActionService`, which applies, in order: a rate limit per caller (``storage.incr``), the
-caller's authorisation, the catalogue (unknown names are refused), the allow-list (``[actions]
+:class:`ActionService`, which applies, in order: the caller's authorisation, a rate limit per
+authorised caller (``storage.incr``), the catalogue (unknown names are refused), the allow-list (``[actions]
 allowed``), strict parameter validation (unknown or mistyped parameters are refused, never
-ignored), the platform check, and a time limit (``[actions] timeout_seconds``). Each attempt, refused
-ones included, leaves one audit row.
+ignored), the platform check, and a time limit (``[actions] timeout_seconds``). Each attempt leaves
+exactly one audit row, whether it was refused, ran, or crashed.
 
 The helpers at the end are what actions use to touch the machine: :func:`run_command` (a fixed
 argument list, no shell, a timeout, captured output, a clean environment) and the ``*_owned``
@@ -35,6 +35,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence, runtim
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import Settings
+from .echo import MAX_FIELDS, clip, clip_all
 from .models import DEFAULT_ORG, ActionResult, AuditEntry
 
 log = logging.getLogger(__name__)
@@ -241,38 +242,52 @@ class ActionService:
         authorize: Callable[[], None] | None = None,
     ) -> ActionResult:
         """Check, run and audit one attempt. Returns the action's result (which may say it failed)
-        or raises :class:`ActionRefused`; either way one audit row is written.
+        or raises :class:`ActionRefused`; whatever happens (refused, invalid, run, or an exception
+        from anywhere in here) exactly one audit row is written.
 
-        `authorize` runs after the rate limit, so guessing tokens is rate limited too; it raises
-        ActionRefused to refuse.
+        `authorize` runs first; it raises ActionRefused to refuse (the web host throttles refused
+        credentials per client address itself). The rate limit then counts authorised calls only,
+        so a stranger's wrong guesses never use up the real caller's budget.
         """
         shown_name = name if isinstance(name, str) else repr(name)[:64]
         shown_params = _redact(params) if isinstance(params, dict) else {}
+        audited = False
         try:
-            self._check_rate(actor, org)
-            if authorize is not None:
-                authorize()
-            action = self._lookup(name)
-            valid = self._validate(action, params)
-            if self.platform in action.platforms:
-                self._claim(action.name)
-        except ActionRefused as refused:
-            self._audit(org, actor, shown_name, shown_params, "refused",
-                        {"status": refused.status, "error": refused.message})
-            raise
-        shown_params = _redact(valid.model_dump(mode="json"))
-        if self.platform not in action.platforms:
-            result = ActionResult(
-                action=name, ok=False, dry_run=bool(getattr(valid, "dry_run", False)),
-                summary=f"{name} is not supported on {self.platform} "
-                        f"(it runs on {', '.join(action.platforms)})",
-                details={"platform": self.platform, "supported_platforms": list(action.platforms)},
-            )
-            self._audit(org, actor, name, shown_params, "unsupported", _audit_result(result))
+            try:
+                if authorize is not None:
+                    authorize()
+                self._check_rate(actor, org)
+                action = self._lookup(name)
+                valid = self._validate(action, params)
+                if self.platform in action.platforms:
+                    self._claim(action.name)
+            except ActionRefused as refused:
+                audited = True
+                self._audit(org, actor, shown_name, shown_params, "refused",
+                            {"status": refused.status, "error": refused.message})
+                raise
+            shown_params = _redact(valid.model_dump(mode="json"))
+            if self.platform not in action.platforms:
+                result = ActionResult(
+                    action=name, ok=False, dry_run=bool(getattr(valid, "dry_run", False)),
+                    summary=f"{name} is not supported on {self.platform} "
+                            f"(it runs on {', '.join(action.platforms)})",
+                    details={"platform": self.platform, "supported_platforms": list(action.platforms)},
+                )
+                audited = True
+                self._audit(org, actor, name, shown_params, "unsupported", _audit_result(result))
+                return result
+            result, outcome = self._execute(action, valid, actor)
+            audited = True
+            self._audit(org, actor, name, shown_params, outcome, _audit_result(result))
             return result
-        result, outcome = self._execute(action, valid, actor)
-        self._audit(org, actor, name, shown_params, outcome, _audit_result(result))
-        return result
+        except BaseException as exc:
+            if not audited:  # a crash before any row: still one row, saying what broke
+                audited = True
+                log.error("action attempt %r by %s crashed: %s: %s", shown_name, actor, type(exc).__name__, exc)
+                self._audit(org, actor, shown_name, shown_params, "error",
+                            {"error": f"the attempt failed on the server ({type(exc).__name__})"})
+            raise
 
     def _claim(self, name: str) -> None:
         with self._running_lock:
@@ -300,7 +315,7 @@ class ActionService:
     def _lookup(self, name: Any) -> Any:
         available = sorted(self.actions)
         if not isinstance(name, str) or name not in self.actions:
-            what = f"unknown action {name!r}" if isinstance(name, str) else "'action' must be a name (a string)"
+            what = f"unknown action {clip(name)!r}" if isinstance(name, str) else "'action' must be a name (a string)"
             raise ActionRefused(400, f"{what}; available actions: {', '.join(available)}",
                                 available=available)
         if not self.is_allowed(name):
@@ -317,7 +332,7 @@ class ActionService:
             raise ActionRefused(422, "'params' must be a JSON object of parameter names to values",
                                 fields=["params"])
         known = _param_names(action.Params)
-        unknown = sorted(str(k) for k in params if k not in known)
+        unknown = clip_all(sorted(str(k) for k in params if k not in known))
         if unknown:
             raise ActionRefused(
                 422, f"unknown parameter(s) for {action.name}: {', '.join(unknown)}; "
@@ -327,10 +342,10 @@ class ActionService:
         except ValidationError as exc:
             problems = []
             fields = []
-            for err in exc.errors(include_url=False):
-                loc = ".".join(str(p) for p in err["loc"]) or "params"
+            for err in exc.errors(include_url=False)[:MAX_FIELDS]:
+                loc = clip(".".join(str(p) for p in err["loc"]) or "params")
                 fields.append(loc)
-                problems.append(f"{loc}: {err['msg']}")
+                problems.append(f"{loc}: {clip(err['msg'], 200)}")
             raise ActionRefused(422, f"bad parameter(s) for {action.name}: {'; '.join(problems)}",
                                 fields=fields) from None
 

@@ -189,20 +189,25 @@ class Alerting:
     # --- maintenance (the API and the job) -----------------------------------------------------
 
     def start_maintenance(self, machine_id: str, until: datetime, *, reason: str = "", by: str = "",
-                          org: str = DEFAULT_ORG) -> dict[str, Any]:
-        """Open (or extend) a window for a machine or the fleet (`*`); stored so every process sees it."""
+                          note: str = "", org: str = DEFAULT_ORG) -> dict[str, Any]:
+        """Open (or extend) a window for a machine or the fleet (`*`); stored so every process sees it.
+        `by` is who acted (a credential); `note` a name the caller gave, kept beside it."""
         now = utcnow()
         value = {"until": until.isoformat(), "reason": reason, "by": by, "since": now.isoformat()}
+        if note:
+            value["note"] = note
         self.storage.kv_put(maint.NAMESPACE, machine_id, value, org=org, expires_at=until)
         self._window_started(org, machine_id, {**value, "machine": machine_id}, now)
         return value
 
-    def end_maintenance(self, machine_id: str, *, by: str = "", org: str = DEFAULT_ORG) -> bool:
+    def end_maintenance(self, machine_id: str, *, by: str = "", note: str = "",
+                        org: str = DEFAULT_ORG) -> bool:
         """End a stored window now; False if there was none."""
         existed = self.storage.kv_delete(maint.NAMESPACE, machine_id, org=org)
         window = self.storage.kv_get(SEEN_WINDOWS, machine_id, org=org)
         if window is not None:
-            self.end_window(org, machine_id, {**window, "ended_by": by}, utcnow())
+            ended = {**window, "ended_by": by, **({"ended_note": note} if note else {})}
+            self.end_window(org, machine_id, ended, utcnow())
         return existed
 
     def _window_started(self, org: str, key: str, window: dict[str, Any], now: datetime) -> None:
@@ -214,7 +219,8 @@ class Alerting:
                 org=org, machine_id=window["machine"], kind="maintenance_started", at=now,
                 message=f"maintenance of {scope} until {window['until']}"
                         + (f": {window['reason']}" if window.get("reason") else ""),
-                details={k: window.get(k) for k in ("until", "reason", "by")} | {"window": key},
+                details={k: window.get(k) for k in ("until", "reason", "by")}
+                        | ({"note": window["note"]} if window.get("note") else {}) | {"window": key},
             ))
 
     def end_window(self, org: str, key: str, window: dict[str, Any], now: datetime) -> None:

@@ -7,13 +7,14 @@ code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV = "DASHFLEET_CONFIG"
 DEFAULT_CONFIG_FILE = "dashfleet.toml"
@@ -86,6 +87,21 @@ class ServerSettings(_Strict):
     report_self: bool = True
     self_interval: float = Field(default=10, gt=0)
     public_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none is.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Refused credentials a client address may present in a minute before it is blocked for one.
+    failed_auth_per_minute: int = Field(default=20, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r:.70} is not an IP address or CIDR network such as "
+                                 "10.0.0.5 or 10.0.0.0/24") from None
+        return [entry.strip() for entry in value]
 
 
 class AgentSettings(_Strict):
@@ -255,6 +271,39 @@ def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings
         raise ConfigError(_describe(exc, source)) from None
     settings.source = source
     return settings
+
+
+ACTION_TOKEN_MIN_LENGTH = 16
+FLEET_TOKEN_MIN_LENGTH = 16
+TOKEN_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def check_server_tokens(fleet_token: str | None, action_token: str | None, source: str = "<defaults>") -> list[str]:
+    """Refuse server tokens that give away more than they should; return warnings for the rest.
+
+    Raises ConfigError for a blank token, an ACTION_TOKEN shorter than ACTION_TOKEN_MIN_LENGTH, or
+    FLEET_TOKEN equal to ACTION_TOKEN (every agent could then run actions). A short FLEET_TOKEN is
+    only a warning: agents already deployed with it must keep reporting.
+    """
+    errors = []
+    for name, key, token in (("FLEET_TOKEN", "[server] token", fleet_token),
+                             ("ACTION_TOKEN", "[actions] token", action_token)):
+        if token is not None and not token.strip():
+            errors.append(f"{name} ({key}) is blank; set a real secret or remove the key "
+                          f"({name} unset: the server refuses those calls)")
+    if action_token and action_token.strip() and len(action_token) < ACTION_TOKEN_MIN_LENGTH:
+        errors.append(f"ACTION_TOKEN ([actions] token) has {len(action_token)} characters, fewer than "
+                      f"{ACTION_TOKEN_MIN_LENGTH}: it can be guessed")
+    if fleet_token and action_token and fleet_token == action_token:
+        errors.append("FLEET_TOKEN and ACTION_TOKEN are the same, so every agent could run actions; "
+                      "give ACTION_TOKEN its own value")
+    if errors:
+        raise ConfigError(f"{source}: " + "; ".join(errors) + f"; {TOKEN_HINT}")
+    if fleet_token and fleet_token.strip() and len(fleet_token) < FLEET_TOKEN_MIN_LENGTH:
+        return [f"FLEET_TOKEN ([server] token) has {len(fleet_token)} characters, fewer than "
+                f"{FLEET_TOKEN_MIN_LENGTH}: agents keep working, but change it when you can "
+                f"(set the new one on the server and the agents); {TOKEN_HINT}"]
+    return []
 
 
 def _set_path(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:

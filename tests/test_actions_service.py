@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dashfleet_core import actions as actions_mod
 from dashfleet_core import hookimpl
@@ -66,6 +66,22 @@ class Broken(BaseAction):
         raise RuntimeError("boom")
 
 
+class ExplodingParams(ActionParams):
+    @model_validator(mode="before")
+    @classmethod
+    def _explode(cls, data):
+        raise RuntimeError("a plugin bug in parameter checking")  # not a ValueError: pydantic lets it out
+
+
+class ExplodingCheck(BaseAction):
+    name = "exploding_check_test"
+    description = "Its parameter check crashes"
+    Params = ExplodingParams
+
+    def run(self, params, context):
+        return self.result(True, "never", params)
+
+
 class NoDescription(BaseAction):
     name = "nodesc_test"
     description = ""
@@ -74,7 +90,7 @@ class NoDescription(BaseAction):
 class TestPlugin:
     @hookimpl
     def register_actions(self, register):
-        for cls in (Echo, Slow, Broken, NoDescription):
+        for cls in (Echo, Slow, Broken, ExplodingCheck, NoDescription):
             register(cls())
 
 
@@ -192,16 +208,29 @@ def test_rate_limit_per_caller(make_service):
     assert [r.outcome for r in svc.storage.audit()] == ["ok", "refused", "ok", "ok", "ok"]
 
 
-def test_authorize_runs_after_the_rate_limit_and_is_audited(make_service):
-    svc = make_service()
+def test_refused_authorisation_is_audited_and_not_counted_against_the_rate_limit(make_service):
 
     def deny():
         raise ActionRefused(401, "wrong token")
 
-    with pytest.raises(ActionRefused):
-        svc.run("echo_test", {"token": "guess"}, actor="t", authorize=deny)
+    svc = make_service({"actions.rate_limit_per_minute": 3})
+    for _ in range(5):
+        with pytest.raises(ActionRefused) as err:
+            svc.run("echo_test", {"token": "guess"}, actor="t", authorize=deny)
+        assert err.value.status == 401, "wrong guesses are not the authorised caller's 429"
+    rows = svc.storage.audit()
+    assert len(rows) == 5
+    assert rows[0].outcome == "refused" and rows[0].details["status"] == 401 and rows[0].params["token"] == "***"
+    assert svc.run("echo_test", {}, actor="t").ok, "the authorised caller keeps its own budget"
+
+
+def test_a_crash_anywhere_in_an_attempt_still_leaves_exactly_one_audit_row(make_service):
+    svc = make_service()
+    with pytest.raises(RuntimeError):
+        svc.run("exploding_check_test", {"dry_run": True}, actor="api:10.0.0.9")
     [row] = svc.storage.audit()
-    assert row.outcome == "refused" and row.details["status"] == 401 and row.params["token"] == "***"
+    assert row.outcome == "error" and row.actor == "api:10.0.0.9" and row.action == "exploding_check_test"
+    assert row.params == {"dry_run": True} and "RuntimeError" in row.details["error"]
 
 
 # --- the safe subprocess helper ------------------------------------------------------------------

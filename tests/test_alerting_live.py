@@ -167,7 +167,7 @@ def test_maintenance_api(server, webhook_server):
     assert made.status_code == 201, made.text
     assert made.json()["maintenance"]["reason"] == "disk swap"
     windows = requests.get(f"{server.base}/api/maintenance", timeout=10).json()["windows"]
-    assert windows["mnt-01"]["by"] == "alice"
+    assert windows["mnt-01"]["by"] == "action-token" and windows["mnt-01"]["note"] == "alice"
 
     for cpu in (99, 99, 99):
         assert server.report("mnt-01", cpu).status_code == 201

@@ -409,8 +409,8 @@ def test_openapi_document_describes_every_api_route_and_method(api):
 
 
 def test_openapi_alerting_and_action_schemas_match_real_responses(rig):
-    fleet, client = rig({"actions.token": "act-token"})
-    auth = {"Authorization": "Bearer act-token"}
+    fleet, client = rig({"actions.token": "act-token-0123456789"})
+    auth = {"Authorization": "Bearer act-token-0123456789"}
     client.post("/api/fleet/report", json=report("m1"), headers=AUTH)
     started = client.post("/api/fleet/m1/maintenance", json={"minutes": 30, "reason": "patching"}, headers=auth)
     assert started.status_code == 201

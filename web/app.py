@@ -22,10 +22,10 @@ from typing import Any
 
 from flask import Flask
 
-from dashfleet_core.config import Settings, load_settings
+from dashfleet_core.config import Settings, check_server_tokens, load_settings
 from dashfleet_core.fleet import Fleet
 
-from . import blueprints, errors, metrics, security
+from . import blueprints, client_address, errors, jsonbody, metrics, security
 from .token_file import resolve_fleet_token
 
 log = logging.getLogger(__name__)
@@ -55,16 +55,22 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     stop them at exit; tests that only use the test client pass `start=False`.
     """
     settings = fleet.settings if fleet is not None else _settings_from(config)
+    # Refuse weak tokens before anything is opened or generated (raises ConfigError: exit 2).
+    check_server_tokens(settings.server.token, settings.actions.token, settings.source)
     fleet = fleet or Fleet(settings)
 
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.request_class = jsonbody.Request  # request.get_json() refuses deep nesting before parsing
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
     app.json.compact = True
     app.extensions[EXTENSION] = fleet
     app.config["FLEET_TOKEN"] = resolve_fleet_token(settings)
+    for warning in check_server_tokens(app.config["FLEET_TOKEN"], settings.actions.token, settings.source):
+        log.warning(warning)
 
+    client_address.init_app(app, settings.server.trusted_proxies)
     errors.init_app(app)
     security.init_app(app)
     metrics.init_app(app)

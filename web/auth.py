@@ -1,4 +1,12 @@
-"""Tokens for the API: fail closed, compare in constant time, say what to do when refused.
+"""Tokens for the API: fail closed, compare in constant time, say what to do when refused, and
+throttle guessing.
+
+Refused credentials are counted per client address (`client_address`, which honours `[server]
+trusted_proxies`) in storage, so every worker and server process shares the count. Past `[server]
+failed_auth_per_minute` in a minute the address is blocked for BLOCK_SECONDS: its calls are
+answered 429 before any token is compared, so guessing stops there. Authorised calls are never
+counted here (they have their own rate limits), so a stranger's wrong guesses from another address
+cannot lock out the real token holder.
 
 `ApiError` is turned into a JSON `{"error": ...}` response by the app's error handler.
 """
@@ -6,9 +14,21 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
-from flask import request
+from flask import current_app, request
+
+from .client_address import client_address
+
+REFUSED_NAMESPACE = "auth_refused"
+BLOCKED_NAMESPACE = "auth_blocked"
+BLOCK_SECONDS = 60
+RETRY_AFTER_SECONDS = 5
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -19,6 +39,7 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.message, **self.extra}
@@ -45,7 +66,8 @@ def presented_token(body: Any = None) -> str | None:
 def require_token(expected: str | None, *, name: str, body: Any = None) -> None:
     """Refuse unless the request presents `expected`.
 
-    Unset `expected` -> 403 saying how to set it (fail closed); missing or wrong token -> 401.
+    Unset `expected` -> 403 saying how to set it (fail closed); missing or wrong token -> 401,
+    counted against the client address; a blocked address -> 429 with Retry-After, whatever token.
     """
     if not expected:
         raise ApiError(
@@ -53,8 +75,56 @@ def require_token(expected: str | None, *, name: str, body: Any = None) -> None:
             f"{name} is not configured on the server, so this endpoint refuses every call; "
             f"set the {name} environment variable (or its key in dashfleet.toml) and restart",
         )
+    storage = current_app.extensions["dashfleet"].storage
+    address = client_address()
+    with _storage_or_503():
+        blocked = storage.kv_get(BLOCKED_NAMESPACE, address)
+    if blocked is not None:
+        raise _throttled(address, datetime.fromisoformat(blocked["until"]))
     given = presented_token(body)
-    if given is None:
-        raise ApiError(401, f"missing token: send 'Authorization: Bearer <{name}>'")
-    if not tokens_match(given, expected):
+    if given is None or not tokens_match(given, expected):
+        with _storage_or_503():
+            _count_refusal(storage, address)
+        if given is None:
+            raise ApiError(401, f"missing token: send 'Authorization: Bearer <{name}>'")
         raise ApiError(401, f"wrong token: check the {name} this client uses")
+
+
+@contextmanager
+def _storage_or_503() -> Iterator[None]:
+    """Fail closed when the throttle's storage cannot be read or written: a 503, no traceback."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except Exception as exc:
+        log.error("cannot check the refused-token throttle: storage failed: %s", exc)
+        error = ApiError(503, f"the server's storage is unavailable; nothing was stored or run, "
+                              f"retry in {RETRY_AFTER_SECONDS} s")
+        error.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        raise error from None
+
+
+def _count_refusal(storage: Any, address: str) -> None:
+    """One more refused credential from `address` this minute; past the limit, block the address
+    (every worker sees the block: it is in storage) and raise the 429."""
+    limit = current_app.extensions["dashfleet"].settings.server.failed_auth_per_minute
+    now = datetime.now(timezone.utc)
+    window = now.replace(second=0, microsecond=0)
+    count = storage.incr(REFUSED_NAMESPACE, f"{address}|{window:%Y%m%d%H%M}",
+                         expires_at=window + timedelta(minutes=1))
+    if count > limit:
+        until = now + timedelta(seconds=BLOCK_SECONDS)
+        storage.kv_put(BLOCKED_NAMESPACE, address, {"until": until.isoformat(), "refused": count},
+                       expires_at=until)
+        raise _throttled(address, until)
+
+
+def _throttled(address: str, until: datetime) -> ApiError:
+    retry = max(1, int((until - datetime.now(timezone.utc)).total_seconds() + 0.999))
+    error = ApiError(
+        429, f"too many refused tokens from {address[:64]}: it is blocked for {retry} s more; then "
+             f"send the right token. Behind a reverse proxy every client may share the proxy's "
+             f"address: list the proxy in [server] trusted_proxies", retry_after=retry)
+    error.headers = {"Retry-After": str(retry)}
+    return error

@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
     def api_error(exc: ApiError):
         response = jsonify(exc.to_json())
         response.status_code = exc.status
-        for name, value in getattr(exc, "headers", {}).items():
+        for name, value in exc.headers.items():
             response.headers[name] = value
         return response
 

@@ -38,6 +38,13 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("ErrorBody"), description)
 
 
+def _throttled() -> dict[str, Any]:
+    """429 of every token-checked endpoint: too many wrong tokens from this client address."""
+    return {**_error("too many refused tokens from this client address ([server] failed_auth_per_minute); "
+                     "retry after Retry-After seconds"),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}}
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
@@ -81,13 +88,14 @@ def openapi_document() -> dict[str, Any]:
                 "201": _json(_ref("ReportAccepted"), "stored"),
                 "200": _json({"oneOf": [_ref("ReportAccepted"), _ref("BatchAccepted")]},
                              "a duplicate (already stored), or a batch with one result per item"),
-                "400": _error("the body is not JSON"),
+                "400": _error("the body is not JSON, or nests deeper than 64 levels"),
                 "401": _error("missing or wrong FLEET_TOKEN"),
                 "403": _error("the machine is bound to a machine key (X-DashFleet-Machine-Key) and the "
                               "request carries none or another"),
                 "409": _error("a single report whose seq is already stored with other content; "
                               "`last_seq` is the machine's highest stored seq"),
                 "413": _error("the body is over [server] max_body_bytes"),
+                "429": _throttled(),
                 "422": _error("the report does not match the schema, or its collected_at is too far "
                               "ahead of the server's clock or older than the retention window; "
                               "`fields` names them"),
@@ -180,7 +188,9 @@ def _action_paths() -> dict[str, Any]:
                               f"or {REFUSED}"),
                 "409": _error("the same action is already running"),
                 "422": _error("unknown body fields or invalid params; `fields` names them"),
-                "429": {**_error("too many calls; retry after Retry-After seconds"),
+                "413": _error("the body is over [server] max_body_bytes"),
+                "429": {**_error("too many calls ([actions] rate_limit_per_minute), or too many refused "
+                                 "tokens from this client address; retry after Retry-After seconds"),
                         "headers": {"Retry-After": {"schema": {"type": "integer"},
                                                     "description": "seconds to wait"}}},
             }}},
@@ -188,7 +198,7 @@ def _action_paths() -> dict[str, Any]:
             "operationId": "listActions", "summary": "The action catalogue, with what is allowed and supported",
             "security": ACTION_TOKEN,
             "responses": {"200": _json({"type": "array", "items": _ref("ActionCatalogueEntry")}, "the catalogue"),
-                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED)}}},
+                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED), "429": _throttled()}}},
         "/api/audit": {"get": {
             "operationId": "listAudit", "summary": "The audit log of actions and refused calls, newest first",
             "security": ACTION_TOKEN,
@@ -196,7 +206,7 @@ def _action_paths() -> dict[str, Any]:
                                   "rows (default 100); outside 1..1000 is a 400")],
             "responses": {"200": _json({"type": "array", "items": _ref("AuditEntry")}, "audit rows"),
                           "400": _error("limit is not a whole number from 1 to 1000"),
-                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED)}}},
+                          "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED), "429": _throttled()}}},
     }
 
 
@@ -208,10 +218,12 @@ MAINTENANCE_SCOPE = {"name": "machine_id", "in": "path", "required": True,
 def _maintenance_ops(scope: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
     body = {"type": "object", "properties": {
         "until": {"type": "string", "format": "date-time", "description": "end (ISO-8601, no zone = UTC)"},
-        "minutes": {"type": "number", "exclusiveMinimum": 0, "description": "or: end this many minutes from now"},
-        "reason": {"type": "string", "maxLength": 500}, "by": {"type": "string", "maxLength": 500},
+        "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 527040,
+                    "description": "or: end this many minutes from now (at most 366 days)"},
+        "reason": {"type": "string", "maxLength": 500},
+        "by": {"type": "string", "maxLength": 500, "description": "a note; who acted is the credential"},
         "token": {"type": "string", "description": "ACTION_TOKEN, for clients that cannot send a header"}}}
-    errors = {"401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED)}
+    errors = {"401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED), "429": _throttled()}
     return {
         "post": {
             "operationId": f"start{scope}Maintenance",
@@ -222,6 +234,7 @@ def _maintenance_ops(scope: str, parameters: list[dict[str, Any]]) -> dict[str, 
             "responses": {"201": _json(_ref("MaintenanceStarted"), "the window is stored"),
                           "400": _error("no JSON object, both or neither of until/minutes, a time in the past, "
                                         "or a bad machine id; `fields` names them"),
+                          "422": _error("the window would last more than 366 days (527040 minutes)"),
                           **errors}},
         "delete": {
             "operationId": f"end{scope}Maintenance",
@@ -255,7 +268,7 @@ def _alerting_paths() -> dict[str, Any]:
             "responses": {"204": {"description": "the key was unbound (audited)"},
                           "400": _error("not a machine id"),
                           "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED),
-                          "404": _error("no key is bound to that machine")}}},
+                          "404": _error("no key is bound to that machine"), "429": _throttled()}}},
         "/api/maintenance": {
             "get": {"operationId": "listMaintenance",
                     "summary": "Every maintenance window in force, stored or from [[alerts.maintenance]]",

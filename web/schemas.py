@@ -180,7 +180,8 @@ class MaintenanceWindowOut(BaseModel):
 
     until: str
     reason: str
-    by: str
+    by: str = Field(description="who acted: the credential (action-token), or config")
+    note: str | None = Field(default=None, description="a name the caller gave as `by`")
     since: str | None = None
     machine: str | None = None
 

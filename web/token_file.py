@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from dashfleet_core.config import Settings
+from dashfleet_core.private_files import private_folder
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def resolve_fleet_token(settings: Settings) -> str:
     existing = _read(path)
     if existing:
         return existing
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     token = secrets.token_urlsafe(32)
     tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

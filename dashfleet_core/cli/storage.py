@@ -142,6 +142,12 @@ def migrate(from_url: str, to_url: str, quiet: bool, config_path: str | None) ->
         source.close()
     for what, (copied, present) in counts.items():
         click.echo(f"{what}: {copied} copied, {present} already there", err=True)
+    for store in (source, target):
+        lock = getattr(store, "lock_path", None)
+        if lock is not None and lock.exists():
+            click.echo(f"{lock} stays: it is the lock every DashFleet process takes before writing "
+                       f"{store.path.name} (empty, readable by this user only); deleting it while a "
+                       f"server uses the file could let two writers in at once", err=True)
 
 
 def copy_all(source, target, *, quiet: bool = True) -> dict[str, tuple[int, int]]:

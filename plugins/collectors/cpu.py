@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import psutil
@@ -11,9 +12,55 @@ from dashfleet_core import hookimpl
 from dashfleet_core.collectors import Reading
 from dashfleet_core.models import MetricInfo
 
-# psutil measures utilisation between two calls. A first reading taken sooner than this after the
-# priming call would be noise (often 0 %), so the first collect waits out the rest of it.
+# Utilisation is measured between two readings of the CPU times. A figure over a few milliseconds
+# is noise (often 0 % on a busy machine: no clock tick fell in between), and several callers share
+# this collector (the server's self-report job, every /api/stats request). So the collector keeps
+# its own primed sampler: the first figure waits out MIN_FIRST_WINDOW after priming, and a caller
+# that comes sooner than MIN_WINDOW after the last figure gets that figure again.
 MIN_FIRST_WINDOW = 0.1
+MIN_WINDOW = 0.5
+
+
+def _busy_and_total(times) -> tuple[float, float]:
+    total = sum(times)
+    total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)  # counted in user already
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+def _percent(before, after) -> float:
+    busy0, total0 = _busy_and_total(before)
+    busy1, total1 = _busy_and_total(after)
+    if total1 <= total0:
+        return 0.0
+    return round(min(100.0, max(0.0, (busy1 - busy0) / (total1 - total0) * 100)), 1)
+
+
+class CpuSampler:
+    """Per-core utilisation over at least MIN_WINDOW seconds (MIN_FIRST_WINDOW for the first
+    figure), from its own readings: psutil.cpu_percent's shared state would give a figure over
+    whatever time passed since anyone in the process last asked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times = psutil.cpu_times(percpu=True)
+        self._at = time.monotonic()
+        self._figure: list[float] | None = None
+
+    def per_core(self) -> list[float]:
+        with self._lock:
+            elapsed = time.monotonic() - self._at
+            if self._figure is not None and elapsed < MIN_WINDOW:
+                return self._figure
+            if self._figure is None and elapsed < MIN_FIRST_WINDOW:
+                time.sleep(MIN_FIRST_WINDOW - elapsed)
+            times = psutil.cpu_times(percpu=True)
+            if len(times) == len(self._times):
+                self._figure = [_percent(a, b) for a, b in zip(self._times, times)]
+            else:  # a CPU came or went: measure again from here
+                self._figure = [0.0] * len(times) if self._figure is None else self._figure
+            self._times, self._at = times, time.monotonic()
+            return self._figure
 
 
 class CpuCollector:
@@ -28,19 +75,13 @@ class CpuCollector:
     ]
 
     def __init__(self) -> None:
-        psutil.cpu_percent(interval=None, percpu=True)
-        self._primed_at: float | None = time.monotonic()
+        self._sampler = CpuSampler()
         self._count = float(psutil.cpu_count() or 0)
         self._has_load = hasattr(os, "getloadavg")
         self._core_names: list[str] = []
 
     def collect(self) -> Reading:
-        if self._primed_at is not None:
-            wait = MIN_FIRST_WINDOW - (time.monotonic() - self._primed_at)
-            if wait > 0:
-                time.sleep(wait)
-            self._primed_at = None
-        per_core = psutil.cpu_percent(interval=None, percpu=True)
+        per_core = self._sampler.per_core()
         metrics = {"cpu.percent": round(sum(per_core) / len(per_core), 1) if per_core else 0.0,
                    "cpu.count": self._count}
         names = self._core_names

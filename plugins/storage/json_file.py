@@ -2,7 +2,9 @@
 
 The whole state is one JSON document, rewritten atomically on every change (temp file, fsync,
 rename, fsync of the folder) under a lock: a thread lock plus an advisory `flock` on
-`<file>.lock`, so a CLI command next to the server cannot interleave its writes. Every operation
+`<file>.lock`, so a CLI command next to the server cannot interleave its writes. The lock file
+stays when a process is done with it (empty, 0600): deleting it while another process holds or
+waits on it would let the next writer lock a new file of the same name and write at the same time. Every operation
 reloads the file if another process changed it. A file that does not parse is never overwritten:
 opening it fails with a message saying where it is and how to recover, and a copy is kept.
 
@@ -32,6 +34,7 @@ from dashfleet_core import hookimpl
 from dashfleet_core.models import (
     DEFAULT_ORG, AuditEntry, Bucket, Event, Health, MachineState, Report, Sample, as_utc, report_digest,
 )
+from dashfleet_core.private_files import private_folder, tighten
 from dashfleet_core.storage import Storage, StorageError, StorageFull, StoredReport, bucket_in_memory, url_path
 
 try:
@@ -69,11 +72,11 @@ class JsonStorage(Storage):
     def __init__(self, url: str, settings=None) -> None:
         self.path = Path(url_path(url.partition("?")[0]))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)  # the file itself is written 0600 (mkstemp)
         except OSError as exc:
             raise StorageError(f"cannot create the folder of the JSON state file {self.path}: {exc}") from None
         self._lock = threading.RLock()
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._lock_fd: int | None = None
         self._lock_pid = os.getpid()
         self._signature: tuple | None = None
@@ -96,7 +99,7 @@ class JsonStorage(Storage):
                 if self._lock_fd is not None and self._lock_pid != os.getpid():
                     self._lock_fd = None  # forked: a flock on the inherited descriptor is shared
                 if self._lock_fd is None:
-                    self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                     self._lock_pid = os.getpid()
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
             try:
@@ -172,6 +175,7 @@ class JsonStorage(Storage):
             backup = self.path.with_name(self.path.name + ".seed-backup")
             if not backup.exists():
                 shutil.copy2(self.path, backup)
+                tighten(backup)  # copy2 copies the seed's mode, often 0644
         data = json.dumps(self._state, separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
         try:

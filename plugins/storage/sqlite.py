@@ -23,6 +23,7 @@ from typing import Iterator
 from urllib.parse import parse_qs
 
 from dashfleet_core import hookimpl
+from dashfleet_core.private_files import private_file, private_folder, tighten
 from dashfleet_core.storage import StorageError, StorageFull, url_path
 
 from ._sql import SQLITE, SqlStorage, _Tx
@@ -59,9 +60,12 @@ class SqliteStorage(SqlStorage):
         except ValueError:
             raise StorageError(f"storage URL {url!r}: busy_timeout must be a number of seconds") from None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
+            private_file(self.path)  # SQLite gives the -wal and -shm files the database's mode
+            for extra in ("-wal", "-shm"):
+                tighten(Path(f"{self.path}{extra}"))
         except OSError as exc:
-            raise StorageError(f"cannot create the folder of the SQLite database {self.path}: {exc}") from None
+            raise StorageError(f"cannot create the SQLite database {self.path} or its folder: {exc}") from None
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock_fds: list[int] = []  # see `_writer_turn`

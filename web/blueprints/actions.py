@@ -3,20 +3,25 @@ lists the catalogue and `GET /api/audit` shows every attempt. All need ACTION_TO
 call is refused).
 
 All checks and the audit row are `dashfleet_core.actions.ActionService`'s: the token check runs
-inside it (after the rate limit), so refused calls, bad tokens included, are rate limited and
-audited like the rest. The caller is `api:<remote address>`.
+inside it, first, so refused calls, bad tokens included, are audited like the rest; wrong tokens
+are throttled per client address (`..auth`), and only authorised calls count against `[actions]
+rate_limit_per_minute`. The caller is `api:<client address>` (`..client_address`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashfleet_core.actions import ActionRefused, ActionService
+from dashfleet_core.echo import clip_all
 
 from ..auth import ApiError, require_token
+from ..client_address import client_address
+from ..errors import HINTS
+from ..jsonbody import parse_json
 
 bp = Blueprint("actions", __name__)
 
@@ -39,14 +44,19 @@ def _service() -> ActionService:
     return service
 
 
-def _parse_body() -> tuple[Any, str | None]:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None, 'the body is empty: send {"action": NAME, "params": {...}} as JSON'
+def _parse_body() -> tuple[Any, ApiError | None]:
+    """The body, or the problem with it; the problem is answered after the token check and
+    audited with the attempt."""
     try:
-        return json.loads(raw), None
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, f"the body is not valid JSON ({exc}); send {{\"action\": NAME, \"params\": {{...}}}}"
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return None, ApiError(413, HINTS[413])
+    if not raw:
+        return None, ApiError(400, 'the body is empty: send {"action": NAME, "params": {...}} as JSON')
+    try:
+        return parse_json(raw, 'send {"action": NAME, "params": {...}}'), None
+    except ApiError as exc:
+        return None, exc
 
 
 @bp.post("/api/action")
@@ -59,16 +69,17 @@ def post_action():
         try:
             require_token(expected, name=TOKEN_NAME, body=body)
         except ApiError as exc:
-            raise ActionRefused(exc.status, exc.message) from None
+            raise ActionRefused(exc.status, exc.message, **exc.extra) from None
         if problem:
-            raise ActionRefused(400, problem)
+            raise ActionRefused(problem.status, problem.message)
         if not isinstance(body, dict):
             raise ActionRefused(400, 'the body must be a JSON object: {"action": NAME, "params": {...}}')
         unknown = sorted(str(k) for k in body if k not in BODY_FIELDS)
         if unknown:
             hint = "; parameters such as dry_run go inside \"params\"" if "dry_run" in unknown else ""
-            raise ActionRefused(422, f"unknown field(s) in the body: {', '.join(unknown)}; it takes "
-                                     f"action, params and token{hint}", fields=unknown)
+            fields = clip_all(unknown)
+            raise ActionRefused(422, f"unknown field(s) in the body: {', '.join(fields)}; it takes "
+                                     f"action, params and token{hint}", fields=fields)
         if "action" not in body:
             raise ActionRefused(400, "missing field 'action': name the action to run; "
                                      "available actions: " + ", ".join(sorted(service.actions)),
@@ -77,7 +88,7 @@ def post_action():
     name = body.get("action") if isinstance(body, dict) else None
     params = body.get("params") if isinstance(body, dict) else None
     try:
-        result = service.run(name, params, actor=f"api:{request.remote_addr}", authorize=authorize)
+        result = service.run(name, params, actor=f"api:{client_address()}", authorize=authorize)
     except ActionRefused as refused:
         response = jsonify(refused.to_json())
         response.status_code = refused.status

@@ -3,8 +3,10 @@
 - `GET /api/fleet/<machine_id>/events?limit=` -> `{"events": [...]}`, newest first (with the
   fleet-wide maintenance events, machine id `*`).
 - `POST /api/fleet/<machine_id>/maintenance` `{"until": ISO-8601 | "minutes": N, "reason", "by"}`
-  silences a machine's alerts until then; `machine_id` `*` (or `POST /api/maintenance`) means the
-  whole fleet. `DELETE` on the same paths ends the window now.
+  silences a machine's alerts until then (at most 366 days); `machine_id` `*` (or `POST
+  /api/maintenance`) means the whole fleet. `DELETE` on the same paths ends the window now. Every
+  attempt leaves one audit row; who acted is the credential ("action-token"), and a client's `by`
+  is kept only as a note.
 - `GET /api/maintenance` -> `{"windows": {...}}`: every window in force, stored or from config.
 """
 
@@ -17,16 +19,21 @@ from flask import Blueprint, jsonify, request
 
 from dashfleet_core.alerting import Alerting
 from dashfleet_core.alerting_maintenance import FLEET, active_windows
+from dashfleet_core.echo import clip
 from dashfleet_core.models import MACHINE_ID_PATTERN, utcnow
 
 from ..app import get_fleet
+from ..audit import audited
 from ..auth import ApiError, require_token
 from ..fleetview import parse_time
+from ..jsonbody import parse_json
 from ..params import int_param
 
 bp = Blueprint("alerts", __name__)
 
 MAX_WINDOW = timedelta(days=366)
+MAX_MINUTES = int(MAX_WINDOW.total_seconds() // 60)
+CREDENTIAL = "action-token"  # who acted, as the audit row and the window record it
 MAX_TEXT = 500
 _MACHINE = re.compile(MACHINE_ID_PATTERN)
 
@@ -39,7 +46,7 @@ def _alerting() -> Alerting:
 
 def _machine_id(machine_id: str) -> str:
     if machine_id != FLEET and not _MACHINE.match(machine_id):
-        raise ApiError(400, f"{machine_id[:64]!r} is not a machine id: use the id the machine reports "
+        raise ApiError(400, f"{clip(machine_id)!r} is not a machine id: use the id the machine reports "
                             "with, or * for the whole fleet")
     return machine_id
 
@@ -78,26 +85,47 @@ def fleet_maintenance_end():
 
 @bp.post("/api/fleet/<machine_id>/maintenance")
 def maintenance_start(machine_id: str):
-    body = _json_body()
-    require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
-    machine_id = _machine_id(machine_id)
-    until = _until(body)
-    reason = _text(body, "reason")
-    by = _text(body, "by") or request.remote_addr or "api"
-    value = _alerting().start_maintenance(machine_id, until, reason=reason, by=by)
+    with audited("maintenance.start") as attempt:
+        attempt.params["machine_id"] = clip(machine_id)
+        body = _json_body()
+        attempt.params.update(_shown(body))
+        require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
+        attempt.actor = CREDENTIAL
+        machine_id = _machine_id(machine_id)
+        until = _until(body)
+        reason = _text(body, "reason")
+        note = _text(body, "by")
+        value = _alerting().start_maintenance(machine_id, until, reason=reason, by=CREDENTIAL, note=note)
     return jsonify({"machine_id": machine_id, "maintenance": value}), 201
 
 
 @bp.delete("/api/fleet/<machine_id>/maintenance")
 def maintenance_end(machine_id: str):
-    body = _json_body(optional=True)
-    require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
-    machine_id = _machine_id(machine_id)
-    by = _text(body, "by") or request.remote_addr or "api"
-    if not _alerting().end_maintenance(machine_id, by=by):
-        raise ApiError(404, f"{machine_id!r} has no maintenance window stored (windows from "
-                            "[[alerts.maintenance]] in the config end only by editing the config)")
+    with audited("maintenance.end") as attempt:
+        attempt.params["machine_id"] = clip(machine_id)
+        body = _json_body(optional=True)
+        attempt.params.update(_shown(body))
+        require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
+        attempt.actor = CREDENTIAL
+        machine_id = _machine_id(machine_id)
+        note = _text(body, "by")
+        if not _alerting().end_maintenance(machine_id, by=CREDENTIAL, note=note):
+            raise ApiError(404, f"{machine_id!r} has no maintenance window stored (windows from "
+                                "[[alerts.maintenance]] in the config end only by editing the config)")
     return jsonify({"machine_id": machine_id, "ended": True})
+
+
+def _shown(body: dict) -> dict:
+    """The body's fields as the audit row keeps them: known names only (never the token), text
+    clipped; the client's `by` is a note, not who acted."""
+    shown = {}
+    for name, key in (("until", "until"), ("minutes", "minutes"), ("reason", "reason"), ("by", "note")):
+        value = body.get(name)
+        if value is None:
+            continue
+        small = isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**15)
+        shown[key] = value if small else clip(value, MAX_TEXT if name == "reason" else 64)
+    return shown
 
 
 def _json_body(optional: bool = False) -> dict:
@@ -106,7 +134,7 @@ def _json_body(optional: bool = False) -> dict:
             return {}
         raise ApiError(400, 'send a JSON body such as {"until": "2026-01-31T18:00:00Z", "reason": "patching"} '
                             'or {"minutes": 60}')
-    body = request.get_json(silent=True, force=True)
+    body = parse_json(request.get_data(cache=True), 'send {"minutes": 60, "reason": "patching"}')
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object, e.g. {\"minutes\": 60, \"reason\": \"patching\"}")
     return body
@@ -119,21 +147,26 @@ def _until(body: dict):
     if "minutes" in body:
         minutes = body["minutes"]
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-            raise ApiError(400, f"minutes must be a positive number, got {minutes!r:.40}", fields=["minutes"])
-        until = now + timedelta(minutes=min(minutes, MAX_WINDOW.total_seconds() / 60))
+            raise ApiError(400, f"minutes must be a positive number, got {clip(repr(minutes), 40)}",
+                           fields=["minutes"])
+        if minutes > MAX_MINUTES:
+            raise ApiError(422, f"minutes may be at most {MAX_MINUTES} ({MAX_WINDOW.days} days), got "
+                                f"{clip(repr(minutes), 40)}; end the window later with a new request",
+                           fields=["minutes"])
+        until = now + timedelta(minutes=minutes)
     elif "until" in body:
         until = parse_time(body["until"])
         if until is None:
             raise ApiError(400, "until must be an ISO-8601 time such as 2026-01-31T18:00:00Z "
-                                f"(no zone means UTC), got {body['until']!r:.40}", fields=["until"])
+                                f"(no zone means UTC), got {clip(repr(body['until']), 40)}", fields=["until"])
     else:
         raise ApiError(400, "say when the window ends: until (ISO-8601) or minutes", fields=["until"])
     if until <= now:
         raise ApiError(400, f"until ({until.isoformat()}) is in the past; give a time in the future",
                        fields=["until"])
     if until - now > MAX_WINDOW:
-        raise ApiError(400, f"a maintenance window may last at most {MAX_WINDOW.days} days",
-                       fields=["until"])
+        raise ApiError(422, f"a maintenance window may last at most {MAX_WINDOW.days} days "
+                            f"({MAX_MINUTES} minutes); give an until within that", fields=["until"])
     return until
 
 

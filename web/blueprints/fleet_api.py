@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify
 
+from dashfleet_core.echo import clip
 from dashfleet_core.models import utcnow
 
 from ..app import get_fleet
@@ -29,7 +30,7 @@ def fleet_list():
 def _machine_or_404(machine_id: str):
     machine = get_fleet().storage.machine(machine_id)
     if machine is None:
-        raise ApiError(404, f"no machine {machine_id[:128]!r} has reported to this server; "
+        raise ApiError(404, f"no machine {clip(machine_id)!r} has reported to this server; "
                             "see GET /api/fleet for the machines it knows")
     return machine
 

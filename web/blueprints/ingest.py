@@ -8,7 +8,6 @@ commit per request.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from flask import Blueprint, current_app, request
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
+from dashfleet_core.echo import clip, clip_all
 from dashfleet_core.fleet import Receipt
 from dashfleet_core.machine_keys import HEADER as MACHINE_KEY_HEADER, MachineKeyError
 from dashfleet_core.models import Report, utcnow
@@ -24,6 +24,7 @@ from dashfleet_core.storage import StorageFull
 
 from ..app import get_fleet
 from ..auth import ApiError, require_token
+from ..jsonbody import parse_json
 from ..metrics import count_reports
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ _REPORTS = TypeAdapter(list[Report])
 def _fast_path(raw: bytes):
     """The common case, a well-formed report or batch, parsed and validated in one pass by
     pydantic-core straight from the bytes. None when anything is wrong: the careful path below
-    then finds and names each problem (and an invalid item of a batch does not sink the rest)."""
+    then finds and names each problem (and an invalid item of a batch does not sink the rest).
+    pydantic-core stops at 200 levels of nesting by itself, and no valid report is more than three
+    deep, so a deeper body always ends in `_parse_json`, which refuses it past MAX_DEPTH."""
     start = raw[:1] if raw[:1] in (b"{", b"[") else raw.lstrip()[:1]
     try:
         if start == b"{":
@@ -91,12 +94,7 @@ def _parse_json(raw: bytes) -> Any:
     if not raw:
         raise ApiError(400, "the body is empty: send a report as JSON "
                             "(Content-Type: application/json)")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
-        raise ApiError(400, f"the body is not valid JSON{where}: {getattr(exc, 'msg', exc)}; "
-                            "send one report object or a list of them") from None
+    return parse_json(raw, "send one report object or a list of them")
 
 
 def _validate(item: Any) -> Report:
@@ -106,9 +104,10 @@ def _validate(item: Any) -> Report:
         return Report.model_validate(item)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        fields = [".".join(str(p) for p in err["loc"]) or "(report)" for err in errors]
-        parts = [f"{field}: {err['msg']}" for field, err in zip(fields, errors)]
-        more = f" (and {len(parts) - 5} more)" if len(parts) > 5 else ""
+        # Metric names are keys, so a location can be as long as the client likes: clip each.
+        fields = clip_all(".".join(str(p) for p in err["loc"]) or "(report)" for err in errors)
+        parts = [f"{field}: {clip(err['msg'], 200)}" for field, err in zip(fields, errors)]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise _SchemaError("; ".join(parts[:5]) + more, fields) from None
 
 
@@ -129,7 +128,7 @@ def _store(reports: list[Report]) -> list[Receipt]:
         raise _unavailable("the server's disk is full") from None
     except Exception as exc:
         log.exception("storing %d report(s) failed", len(reports))
-        raise _unavailable(f"storage is unavailable ({type(exc).__name__})") from None
+        raise _unavailable("the server's storage is unavailable") from None
 
 
 def _unavailable(why: str) -> ApiError:

@@ -25,7 +25,7 @@ def healthz():
         storage.kv_get("healthz", "ping")
     except Exception as exc:
         log.warning("healthz: storage check failed: %s", exc)
-        raise ApiError(503, f"storage is unavailable ({type(exc).__name__}); see the server log") from None
+        raise ApiError(503, "storage is unavailable; the server log says why") from None
     return jsonify({"status": "ok", "version": __version__, "storage": storage.scheme or type(storage).__name__})
 
 

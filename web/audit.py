@@ -1,0 +1,57 @@
+"""One audit row for every attempt at a privileged web call that is not an action (maintenance
+windows), whatever happens: refused, invalid, done, or crashed. Actions are audited by
+`dashfleet_core.actions.ActionService` itself.
+
+The row's actor is the credential that was checked ("action-token"), or "unauthenticated" for an
+attempt refused before its token was accepted; never a name the client chose. The client's address
+is kept in the details.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from dashfleet_core.models import AuditEntry
+
+from .app import get_fleet
+from .auth import ApiError
+from .client_address import client_address
+
+log = logging.getLogger(__name__)
+
+UNAUTHENTICATED = "unauthenticated"
+
+
+@dataclass
+class Attempt:
+    """What the handler learns as it goes: who (once the credential is accepted) and with what."""
+
+    action: str
+    actor: str = UNAUTHENTICATED
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def audited(action: str) -> Iterator[Attempt]:
+    """Run the body of a privileged call; exactly one audit row is written when it ends."""
+    attempt = Attempt(action)
+    outcome, details = "error", {}
+    try:
+        yield attempt
+        outcome = "ok"
+    except ApiError as exc:
+        outcome, details = "refused", {"status": exc.status, "error": exc.message}
+        raise
+    except Exception as exc:
+        details = {"error": f"the attempt failed on the server ({type(exc).__name__})"}
+        raise
+    finally:
+        try:
+            get_fleet().storage.add_audit(AuditEntry(
+                actor=attempt.actor, action=action, params=attempt.params, outcome=outcome,
+                details={"client": client_address(), **details}))
+        except Exception:  # the answer stands; the log says the row is missing
+            log.exception("could not write the audit row of a %s attempt by %s", action, attempt.actor)
