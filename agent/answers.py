@@ -101,8 +101,7 @@ def interpret(resp: Reply, items: list[Item], url: str) -> Answer:
             return Answer("split", status=status, message=f"batch refused (HTTP {status}{said or _shown(resp)})")
         if error is None:
             return _not_dashfleet(resp, f"an HTTP {status} answer without the server's JSON error")
-        fields = [str(f) for f in doc.get("fields") or []][:50] if isinstance(doc.get("fields"), list) else []
-        return Answer("delivered", status=status, rejected=[(items[0], f"HTTP {status}: {error}", fields)],
+        return Answer("delivered", status=status, rejected=[(items[0], f"HTTP {status}: {error}", _fields(doc))],
                       message=f"report seq {items[0].seq} rejected (HTTP {status}): {error}")
     if 300 <= status < 400:
         where = _escape(resp.headers.get("Location", "?")[:300])
@@ -135,8 +134,7 @@ def _acknowledgement(resp: Reply, doc: dict[str, Any] | None, items: list[Item])
                 return _not_dashfleet(resp, f"result {position} is a conflict without a usable last_seq")
             answer.conflicts.append(conflict)
         elif isinstance(result.get("error"), str):
-            fields = result.get("fields") if isinstance(result.get("fields"), list) else []
-            answer.rejected.append((item, _escape(result["error"][:300]), [str(f) for f in fields][:50]))
+            answer.rejected.append((item, _escape(result["error"][:300]), _fields(result)))
         else:
             return _not_dashfleet(resp, f"result {position} refuses the report without an error")
     return answer
@@ -200,6 +198,12 @@ def _shown(resp: Reply) -> str:
 def _escape(text: str) -> str:
     """Control characters (line breaks, terminal escapes) as Python escapes: one log line, no tricks."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _fields(doc: dict[str, Any]) -> list[str]:
+    """The field names the server blamed (at most 50, escaped: they go to the log and dead letters)."""
+    fields = doc.get("fields")
+    return [_escape(str(f)[:200]) for f in fields[:50]] if isinstance(fields, list) else []
 
 
 def _sent(item: Item) -> dict[str, Any]:

@@ -542,3 +542,19 @@ def test_a_server_answering_every_number_with_a_conflict_is_not_a_loop(tmp_path,
         assert [i.seq for i in agent.spool.peek(10)] == [s0 + 31]   # kept, under its latest number
     finally:
         agent.close()
+
+
+def test_the_servers_own_words_are_escaped_in_the_log(tmp_path, server, engine, caplog):
+    """A rejection's error and field names come from the network: no terminal control reaches the log."""
+    state = tmp_path / "state"
+    agent = make_agent(state, server.url, engine)
+    try:
+        seq = agent.collect()
+        server.script = [_json(422, {"error": "bad\x1b[2J value\nFORGED LOG LINE", "fields": ["metrics.\x1b[31mx"]})]
+        with caplog.at_level("INFO", logger="dashfleet_agent"):
+            assert agent.flush(threading.Event()) is True
+    finally:
+        agent.close()
+    assert [d["seq"] for d in dead_letters(state)] == [seq]       # a real DashFleet rejection: dead-lettered
+    assert "\x1b" not in caplog.text and "\nFORGED" not in caplog.text
+    assert "bad\\x1b[2J value\\nFORGED LOG LINE" in caplog.text
