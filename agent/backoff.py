@@ -10,9 +10,9 @@ import random
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-# A Retry-After longer than this is treated as this: a misconfigured proxy must not silence the
-# agent for days.
-MAX_RETRY_AFTER = 3600.0
+# A Retry-After longer than this is treated as this: a misconfigured proxy (or one answering for
+# the server) must not silence the agent for hours.
+MAX_RETRY_AFTER = 300.0
 
 
 class Backoff:

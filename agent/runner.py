@@ -14,10 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .answers import Answer
 from .backoff import Backoff
 from .identity import machine_id as load_machine_id
+from .machine_key import load_or_create as load_machine_key
 from .paths import ensure_state_dir
-from .sender import Answer, Sender, dumps_report
+from .sender import Sender, dumps_report, renumbered_body
 from .spool import Spool, SpoolError, StateLock
 
 log = logging.getLogger("dashfleet_agent")
@@ -28,6 +30,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SPOOLED = 75      # EX_TEMPFAIL: spooled, the server was not reachable; a later run sends it
 EXIT_REFUSED = 77      # EX_NOPERM: the server refused the token (or the URL / certificate is wrong)
+
+# Renumbering after a seq conflict normally settles in one round (two if the server counted the
+# batch's own new reports late); more in one flush means something else writes under this id.
+MAX_RENUMBERINGS_PER_FLUSH = 3
 
 
 @dataclass
@@ -57,17 +63,23 @@ class Agent:
         self.lock.acquire()
         try:
             self.machine_id = load_machine_id(config.state_dir, config.machine_id)
+            machine_key = load_machine_key(config.state_dir)
             self.spool = Spool(config.state_dir, max_bytes=config.spool_max_bytes,
                                max_age=config.spool_max_age_hours * 3600)
+            # `agent status` shows the id in use, also when it came from --machine-id (not on disk).
+            if self.spool.get("machine_id") != self.machine_id:
+                self.spool.set("machine_id", self.machine_id)
         except Exception:
             self.lock.release()
             raise
-        self.sender = Sender(config.server, config.token, ca_bundle=config.ca_bundle,
+        self.sender = Sender(config.server, config.token, machine_key=machine_key, ca_bundle=config.ca_bundle,
                              verify_tls=config.verify_tls)
         self.backoff = Backoff(cap=config.backoff_max_seconds)
         self.next_send = 0.0          # monotonic time before which no send is tried
+        self.retry_delay: float | None = None   # the last wait scheduled after a failure, in seconds
         self.last_answer: Answer | None = None
-        self._problem: str | None = None   # the failure being reported, so it is logged once
+        self._problem: str | None = None   # the kind of failure being reported, so it is logged once
+        self._problem_message = ""
         self._batch_limit = config.batch_size
         self._single_until_seq: int | None = None
         self._once = False
@@ -89,6 +101,7 @@ class Agent:
     def flush(self, stop: threading.Event, until: float | None = None) -> bool:
         """Send the spool oldest first until it is empty (True), a send fails, `stop` is set or the
         monotonic clock passes `until`."""
+        renumbered = 0
         while not stop.is_set():
             if until is not None and time.monotonic() >= until:
                 return False
@@ -124,17 +137,41 @@ class Agent:
                                last_error=None)
             else:
                 self.spool.ack(done)
-            if not answer.acked and not answer.rejected:
-                # 2xx that acknowledged nothing: do not spin on it.
+            if answer.conflicts:
+                renumbered += 1
+                if renumbered > MAX_RENUMBERINGS_PER_FLUSH:
+                    # A server that answers every new number with a conflict: wait, do not spin.
+                    self._failed(Answer("retry", status=answer.status, message=(
+                        f"the server answered {renumbered} seq conflicts in a row; the reports stay in the "
+                        "spool (check that no other agent reports under this machine id)")))
+                    return False
+                self._renumber(answer)
+            if not answer.acked and not answer.rejected and not answer.conflicts:
+                # An answer that settled nothing: do not spin on it.
                 self._failed(Answer("retry", status=answer.status,
                                     message="server answered without acknowledging any report"))
                 return False
-            self._delivered(len(answer.acked))
+            if answer.acked:
+                self._delivered(len(answer.acked))
         return False
+
+    def _renumber(self, answer: Answer) -> None:
+        """The server holds a seq with other content (a restored snapshot, a cloned state folder):
+        number the conflicting report and every pending one after it above the server's last seq,
+        in order, and send them again. Nothing is dropped and nothing overwrites the server's."""
+        first = min(answer.conflicts, key=lambda c: c.item.seq)
+        # Above the server's last seq, and above anything acknowledged in the same answer.
+        start = max([c.last_seq for c in answer.conflicts] + answer.acked) + 1
+        count, last_old = self.spool.renumber(first.item.seq, start, renumbered_body)
+        log.warning("the server already holds seq %d of machine %s with other content (%s; its last seq is %d): "
+                    "renumbered %d pending report(s), seq %d-%d -> %d-%d, and sending them again",
+                    first.item.seq, self.machine_id, first.error, start - 1, count, first.item.seq, last_old,
+                    start, start + count - 1)
 
     def _delivered(self, count: int) -> None:
         if self._problem is not None:
-            log.info("delivery works again (%d report(s) sent); the problem was: %s", count, self._problem)
+            log.info("delivery works again (%d report(s) sent); the problem was: %s", count,
+                     self._problem_message)
         self._problem = None
         self.backoff.reset()
         self.next_send = 0.0
@@ -146,19 +183,21 @@ class Agent:
             delay = self.backoff.next_delay()
             if answer.retry_after is not None:
                 delay = max(delay, answer.retry_after)
+        self.retry_delay = delay
         self.next_send = time.monotonic() + delay
         level = logging.ERROR if answer.kind == "blocked" else logging.WARNING
         if self._once:
             log.log(level, "%s; %d report(s) kept in the spool for the next run", answer.message,
                     self.spool.depth())
-        elif answer.message != self._problem:
+        elif answer.problem != self._problem:  # once per kind of failure, not once per try
             log.log(level, "%s; next try in %.0f s (%d report(s) waiting in the spool)",
                     answer.message, delay, self.spool.depth())
         else:
             log.debug("still failing: %s; next try in %.1f s", answer.message, delay)
-        self._problem = answer.message
+        self._problem = answer.problem
+        self._problem_message = answer.message
         self.spool.set("last_error", {"at": time.time(), "message": answer.message, "status": answer.status,
-                                      "kind": answer.kind})
+                                      "kind": answer.kind, "retry_in": round(delay, 1)})
 
     # --- modes ---------------------------------------------------------------------------------
 

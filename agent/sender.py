@@ -1,42 +1,26 @@
-"""One POST of reports to the server, and what the answer means for the spool.
+"""One POST of reports to the server; `answers` says what its answer means for the spool.
 
 The sender does not retry or sleep: it turns each HTTP exchange into an `Answer` (which reports
-are acknowledged, which were rejected as invalid, and whether and when to try again) and the
+are acknowledged, rejected as invalid or in conflict, and whether and when to try again) and the
 runner acts on it. The body is sent as the spool stored it: a single report as one JSON object,
-a batch as a JSON list.
+a batch as a JSON list. Every request carries the fleet token and this machine's key.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from typing import Literal
+import json
 
 import requests
 
-from .backoff import parse_retry_after
+from .answers import Answer, Reply, interpret
+from .machine_key import HEADER as MACHINE_KEY_HEADER
 from .spool import Item
-
-log = logging.getLogger(__name__)
 
 REPORT_PATH = "/api/fleet/report"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
-
-# retry: server down/busy, try later with backoff (or Retry-After).
-# blocked: the agent's configuration is wrong (token, URL, certificate): wait long, log clearly.
-# split: the batch as a whole was refused (too large, not understood): resend item by item.
-Kind = Literal["delivered", "retry", "blocked", "split"]
-
-
-@dataclass
-class Answer:
-    kind: Kind
-    acked: list[int] = field(default_factory=list)
-    rejected: list[tuple[Item, str, list[str]]] = field(default_factory=list)
-    status: int | None = None
-    retry_after: float | None = None
-    message: str = ""
+# The server's answer to a batch of 500 is about 40 kB; read no more than this of any answer.
+MAX_ANSWER_BYTES = 1024 * 1024
 
 
 def report_url(server: str) -> str:
@@ -50,11 +34,13 @@ def report_url(server: str) -> str:
 class Sender:
     """POSTs to the server's report endpoint over one keep-alive session."""
 
-    def __init__(self, server: str, token: str, *, ca_bundle: str | None = None, verify_tls: bool = True):
+    def __init__(self, server: str, token: str, *, machine_key: str, ca_bundle: str | None = None,
+                 verify_tls: bool = True):
         self.url = report_url(server)
         self.session = requests.Session()
         self.session.headers.update({
             "Authorization": f"Bearer {token}",
+            MACHINE_KEY_HEADER: machine_key,
             "Content-Type": "application/json",
             "User-Agent": f"dashfleet-agent/{_version()}",
         })
@@ -78,75 +64,18 @@ class Sender:
             body = b"[" + b",".join(i.body for i in items) + b"]"
         try:
             resp = self.session.post(self.url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                                     allow_redirects=False, verify=self.verify)
+                                     allow_redirects=False, verify=self.verify, stream=True)
+            try:
+                reply = Reply(resp.status_code, resp.headers, _read_capped(resp), self.url)
+            finally:
+                resp.close()
         except requests.exceptions.SSLError as exc:
             return Answer("blocked", message=self._tls_message(exc))
         except requests.exceptions.InvalidURL as exc:
             return Answer("blocked", message=f"the server URL {self.url!r} is not valid: {exc}")
         except requests.exceptions.RequestException as exc:
             return Answer("retry", message=f"cannot reach {self.url}: {_short(exc)}")
-        try:
-            return self._interpret(resp, items)
-        finally:
-            resp.close()
-
-    def _interpret(self, resp: requests.Response, items: list[Item]) -> Answer:
-        status = resp.status_code
-        error = _error_text(resp)
-        if status in (200, 201):
-            return self._accepted(resp, items)
-        if status in (429, 503):
-            return Answer("retry", status=status, retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-                          message=f"server busy (HTTP {status}){': ' + error if error else ''}")
-        if status >= 500:
-            return Answer("retry", status=status, message=f"server error (HTTP {status}){': ' + error if error else ''}")
-        if status in (401, 403):
-            return Answer("blocked", status=status, message=(
-                f"the server refused the agent's token (HTTP {status}{': ' + error if error else ''}); "
-                "check --token / DASHFLEET_AGENT_TOKEN / [agent] token against the server's FLEET_TOKEN. "
-                "Reports stay in the spool and are sent once the token is accepted"))
-        if status in (400, 413, 422):
-            if len(items) > 1:
-                return Answer("split", status=status, message=f"batch refused (HTTP {status}): {error}")
-            fields = _fields(resp)
-            return Answer("delivered", status=status, rejected=[(items[0], f"HTTP {status}: {error}", fields)],
-                          message=f"report seq {items[0].seq} rejected (HTTP {status}): {error}")
-        if 300 <= status < 400:
-            where = resp.headers.get("Location", "?")
-            return Answer("blocked", status=status, message=(
-                f"the server answered HTTP {status} redirecting to {where}: set --server to the "
-                "server's final base URL (for example https:// instead of http://)"))
-        return Answer("blocked", status=status, message=(
-            f"the server answered HTTP {status} to POST {self.url}{': ' + error if error else ''}; "
-            "check --server: it is the DashFleet server's base URL, e.g. https://dashfleet.example.org"))
-
-    def _accepted(self, resp: requests.Response, items: list[Item]) -> Answer:
-        try:
-            doc = resp.json()
-        except ValueError:
-            doc = None
-        if len(items) == 1 or not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-            if len(items) > 1:
-                log.warning("server acknowledged a batch of %d without per-item results; "
-                            "taking all as stored", len(items))
-            return Answer("delivered", status=resp.status_code, acked=[i.seq for i in items])
-        answer = Answer("delivered", status=resp.status_code)
-        seen: set[int] = set()
-        for result in doc["results"]:
-            if not isinstance(result, dict):
-                continue
-            index = result.get("index")
-            if not isinstance(index, int) or not 0 <= index < len(items) or index in seen:
-                continue
-            seen.add(index)
-            item = items[index]
-            if result.get("ok"):
-                answer.acked.append(item.seq)
-            else:
-                fields = [str(f) for f in result.get("fields") or []]
-                answer.rejected.append((item, str(result.get("error") or "rejected"), fields))
-        # Items the server did not mention were not acknowledged: they stay queued and go again.
-        return answer
+        return interpret(reply, items, self.url)
 
     def _tls_message(self, exc: Exception) -> str:
         detail = _short(exc)
@@ -157,24 +86,16 @@ class Sender:
         return f"TLS certificate problem talking to {self.url}: {detail}; {hint}"
 
 
-def _error_text(resp: requests.Response) -> str:
-    try:
-        doc = resp.json()
-    except ValueError:
-        return resp.text[:200].strip() if resp.text else ""
-    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-        return doc["error"][:300]
-    return ""
-
-
-def _fields(resp: requests.Response) -> list[str]:
-    try:
-        doc = resp.json()
-    except ValueError:
-        return []
-    if isinstance(doc, dict) and isinstance(doc.get("fields"), list):
-        return [str(f) for f in doc["fields"]][:50]
-    return []
+def _read_capped(resp: requests.Response) -> bytes:
+    """At most MAX_ANSWER_BYTES (+ one chunk) of the body: enough to see it is not an acknowledgement."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_content(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            break
+    return b"".join(chunks)
 
 
 def _short(exc: Exception) -> str:
@@ -200,4 +121,11 @@ def dumps_report(report) -> bytes:
     return report.model_dump_json().encode("utf-8")
 
 
-__all__ = ["Answer", "Sender", "report_url", "dumps_report"]
+def renumbered_body(body: bytes, seq: int) -> bytes:
+    """The same report under another `seq` (after a conflict); every other field is kept as is."""
+    doc = json.loads(body)
+    doc["seq"] = seq
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+__all__ = ["Answer", "Sender", "report_url", "dumps_report", "renumbered_body"]

@@ -173,6 +173,40 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"{self.path}: cannot update the spool: {exc}") from None
 
+    def renumber(self, from_seq: int, start: int, rebuild: Callable[[bytes, int], bytes]) -> tuple[int, int]:
+        """Give the report `from_seq` and every queued report after it the numbers `start`,
+        `start + 1`, ... in order (`rebuild(body, seq)` rewrites a body), move `next_seq` past them
+        and count it (`renumbered_total`, `last_renumbering`), all in one commit. For a seq the
+        server holds with other content. Returns (how many were renumbered, the old seq of the last one)."""
+        if start <= 0:
+            raise ValueError("seqs are positive")
+        try:
+            with self._txn():
+                # Negative first, so no new number collides with an old one still in the table.
+                self._db.execute("UPDATE queue SET seq = -seq WHERE seq >= ?", (from_seq,))
+                count = delta = 0
+                last_old = from_seq
+                while True:  # a chunk at a time: the backlog is not read into memory at once
+                    rows = self._db.execute("SELECT seq, body FROM queue WHERE seq < 0 ORDER BY seq DESC "
+                                            "LIMIT 256").fetchall()
+                    if not rows:
+                        break
+                    for negative, body in rows:
+                        new_body = rebuild(bytes(body), start + count)
+                        self._db.execute("UPDATE queue SET seq = ?, body = ?, size = ? WHERE seq = ?",
+                                         (start + count, new_body, len(new_body), negative))
+                        delta += len(new_body) - len(body)
+                        last_old = -negative
+                        count += 1
+                self._set("bytes", max(0, self._bytes() + delta))
+                self._set("next_seq", max(self.next_seq(), start + count))
+                self._set("renumbered_total", int(self.get("renumbered_total", 0)) + 1)
+                self._set("last_renumbering", {"at": time.time(), "from_seq": from_seq, "to_seq": start,
+                                               "count": count})
+        except sqlite3.Error as exc:
+            raise SpoolError(f"{self.path}: cannot renumber the spool: {exc}") from None
+        return count, last_old
+
     def table_missing(self) -> bool:
         """True while a new spool file has no schema yet (seen by a reader racing the agent's start)."""
         row = self._db.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('queue', 'state')").fetchone()

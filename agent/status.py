@@ -8,16 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from .identity import ID_FILE
+from .machine_key import key_exists
 from .spool import SPOOL_FILE, Spool
 
 
-def read_status(state_dir: Path) -> dict[str, Any]:
-    """Machine id, spool depth and age, dropped/dead-lettered counts, last delivery and error."""
+def read_status(state_dir: Path, configured_machine_id: str | None = None) -> dict[str, Any]:
+    """Machine id, key, spool depth and age, dropped/dead-lettered/renumbered counts, last delivery
+    and error.
+
+    The machine id shown is the configured one (`--machine-id`, its environment variable or
+    `[agent] machine_id`) if any, else the one the agent last ran with, else the id file's."""
     state_dir = Path(state_dir)
     id_path = state_dir / ID_FILE
     doc: dict[str, Any] = {
         "state_dir": str(state_dir),
-        "machine_id": id_path.read_text(encoding="utf-8").strip() if id_path.exists() else None,
+        "machine_id": configured_machine_id or (id_path.read_text(encoding="utf-8").strip()
+                                                if id_path.exists() else None),
+        "machine_key": key_exists(state_dir),
         "hostname": socket.gethostname(),
         "spool_depth": 0,
         "spool_bytes": 0,
@@ -25,6 +32,8 @@ def read_status(state_dir: Path) -> dict[str, Any]:
         "next_seq": None,
         "spool_dropped": 0,
         "dead_lettered": 0,
+        "renumberings": 0,
+        "last_renumbering": None,
         "last_delivery": None,
         "last_error": None,
     }
@@ -42,13 +51,20 @@ def read_status(state_dir: Path) -> dict[str, Any]:
             next_seq=spool.get("next_seq"),
             spool_dropped=spool.dropped_total,
             dead_lettered=int(spool.get("dead_lettered_total", 0)),
+            renumberings=int(spool.get("renumbered_total", 0)),
         )
+        if not configured_machine_id and spool.get("machine_id"):
+            doc["machine_id"] = spool.get("machine_id")
+        renumbered = spool.get("last_renumbering")
+        if renumbered:
+            doc["last_renumbering"] = {**renumbered, "at": _iso(renumbered["at"])}
         last = spool.get("last_delivery")
         if last:
             doc["last_delivery"] = {"at": _iso(last["at"]), "count": last["count"]}
         err = spool.get("last_error")
         if err:
-            doc["last_error"] = {"at": _iso(err["at"]), "message": err["message"], "status": err.get("status")}
+            doc["last_error"] = {"at": _iso(err["at"]), "message": err["message"], "status": err.get("status"),
+                                 "retry_in": err.get("retry_in")}
     finally:
         spool.close()
     return doc
@@ -60,13 +76,20 @@ def format_status(doc: dict[str, Any]) -> str:
         f"state folder   {doc['state_dir']}",
         f"spool          {doc['spool_depth']} report(s), {doc['spool_bytes']} bytes"
         + (f", oldest queued {doc['oldest_queued_at']}" if doc["oldest_queued_at"] else ""),
+        f"machine key    {'present' if doc['machine_key'] else 'not created yet'}",
         f"dropped        {doc['spool_dropped']} (spool full)   dead-lettered {doc['dead_lettered']} (rejected as invalid)",
     ]
+    renumbered = doc["last_renumbering"]
+    if renumbered:
+        lines.append(f"renumbered     {doc['renumberings']} time(s), last {renumbered['at']}: {renumbered['count']} "
+                     f"report(s), seq {renumbered['from_seq']} -> {renumbered['to_seq']} (the server held the "
+                     "seq with other content)")
     last = doc["last_delivery"]
     lines.append(f"last delivery  {last['at']} ({last['count']} report(s))" if last else "last delivery  never")
     err = doc["last_error"]
     if err:
-        lines.append(f"last error     {err['at']}: {err['message']}")
+        retry = f" (next try {err['retry_in']:g} s later)" if err.get("retry_in") is not None else ""
+        lines.append(f"last error     {err['at']}: {err['message']}{retry}")
     return "\n".join(lines)
 
 

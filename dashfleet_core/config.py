@@ -107,6 +107,8 @@ class ServerSettings(_Strict):
 class AgentSettings(_Strict):
     server: str | None = None
     token: str | None = None
+    # A file whose first line is the token: keeps it off command lines (`ps`) and environments.
+    token_file: str | None = None
     machine_id: str | None = None
     interval: float = Field(default=10, gt=0)
     state_dir: str | None = None

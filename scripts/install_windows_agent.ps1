@@ -2,13 +2,15 @@
 .SYNOPSIS
   Install the DashFleet agent on this Windows machine as a scheduled task running as SYSTEM.
 .DESCRIPTION
-  Copies dashfleet-agent.exe to C:\Program Files\DashFleet, writes %ProgramData%\DashFleet\agent.toml
-  (readable by SYSTEM and Administrators only: it holds the token), sends one test report (--once),
-  and registers the task "DashFleet Agent" (at startup, restarted every minute if it stops).
-  The agent keeps its state (machine id, spool) in %ProgramData%\DashFleet\agent.
+  Copies dashfleet-agent.exe to C:\Program Files\DashFleet, writes the fleet token to
+  %ProgramData%\DashFleet\agent.token and the settings to %ProgramData%\DashFleet\agent.toml
+  (token_file = that file; both readable by SYSTEM and Administrators only), sends one test report
+  (--once), and registers the task "DashFleet Agent" (at startup, restarted every minute if it stops).
+  The token is never on a command line: the agent reads it from the file.
+  The agent keeps its state (machine id, machine key, spool) in %ProgramData%\DashFleet\agent.
   Untested on Windows CI; see docs/deploy.md. Run as Administrator.
 .EXAMPLE
-  .\install_windows_agent.ps1 -Server https://dashfleet.example.org -Token (Get-Content token.txt)
+  .\install_windows_agent.ps1 -Server https://dashfleet.example.org -TokenFile .\fleet.token
 .EXAMPLE
   .\install_windows_agent.ps1 -Uninstall
 #>
@@ -16,6 +18,7 @@
 param(
     [string]$Server,
     [string]$Token,
+    [string]$TokenFile,
     [string]$Binary = (Join-Path $PSScriptRoot 'dashfleet-agent.exe'),
     [string]$CaBundle,
     [int]$Interval = 10,
@@ -27,6 +30,23 @@ $InstallDir = Join-Path $env:ProgramFiles 'DashFleet'
 $Exe = Join-Path $InstallDir 'dashfleet-agent.exe'
 $DataDir = Join-Path $env:ProgramData 'DashFleet'
 $Config = Join-Path $DataDir 'agent.toml'
+$TokenPath = Join-Path $DataDir 'agent.token'
+
+$StateDir = Join-Path $DataDir 'agent'
+
+function Set-PrivateFile([string]$Path, [string[]]$Lines) {
+    # Readable by SYSTEM and Administrators only, locked down while still empty; then the content in
+    # UTF-8 without a byte order mark (Windows PowerShell's Set-Content -Encoding UTF8 writes one,
+    # which TOML does not allow).
+    [IO.File]::WriteAllText($Path, '')
+    $acl = New-Object Security.AccessControl.FileSecurity
+    $acl.SetAccessRuleProtection($true, $false)
+    foreach ($who in 'SYSTEM', 'BUILTIN\Administrators') {
+        $acl.AddAccessRule((New-Object Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'Allow')))
+    }
+    Set-Acl -LiteralPath $Path -AclObject $acl
+    [IO.File]::WriteAllLines($Path, $Lines, (New-Object Text.UTF8Encoding($false)))
+}
 
 $principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent())
 if (-not $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
@@ -39,31 +59,37 @@ if ($Uninstall) {
         Unregister-ScheduledTask -TaskName $TaskName -Confirm:$false
     }
     Remove-Item -LiteralPath $InstallDir -Recurse -Force -ErrorAction SilentlyContinue
-    Write-Output "DashFleet agent removed; its state stays in $DataDir\agent (delete it to forget the machine id)."
+    Write-Output "DashFleet agent removed; its state stays in $DataDir\agent (delete it to forget the machine id and key), its settings in $Config and $TokenPath."
     return
 }
 
 if (-not $Server) { throw '-Server is required: the DashFleet server base URL, e.g. https://dashfleet.example.org' }
-if (-not $Token) { throw '-Token is required: the server''s fleet token' }
+if ($TokenFile) {
+    if ($Token) { throw 'Give -Token or -TokenFile, not both.' }
+    if (-not (Test-Path -LiteralPath $TokenFile)) { throw "Token file not found: $TokenFile" }
+    $Token = (Get-Content -LiteralPath $TokenFile -TotalCount 1)
+    if ($Token) { $Token = $Token.Trim() }
+}
+if (-not $Token) { throw '-TokenFile (preferred) or -Token is required: the server''s fleet token' }
 if ($Server -notmatch '^https?://[^\s"]+$') { throw "-Server '$Server' is not an http(s) URL" }
 if ($Token -match '["\\\r\n]') { throw '-Token must not contain quotes, backslashes or line breaks' }
 if (-not (Test-Path -LiteralPath $Binary)) { throw "Agent binary not found: $Binary (build it with PyInstaller, see docs/deploy.md)" }
 
-# Program files.
-New-Item -ItemType Directory -Force -Path $InstallDir, $DataDir | Out-Null
+# Program files, and the state folder (machine id, machine key, spool) for SYSTEM and Administrators
+# only: under ProgramData, files would otherwise inherit read access for all local users.
+New-Item -ItemType Directory -Force -Path $InstallDir, $DataDir, $StateDir | Out-Null
+icacls.exe $StateDir /inheritance:r /grant:r 'SYSTEM:(OI)(CI)F' 'BUILTIN\Administrators:(OI)(CI)F' | Out-Null
+if ($LASTEXITCODE -ne 0) { throw "icacls failed on $StateDir (exit $LASTEXITCODE)" }
 if (Get-ScheduledTask -TaskName $TaskName -ErrorAction SilentlyContinue) { Stop-ScheduledTask -TaskName $TaskName }
 Copy-Item -LiteralPath $Binary -Destination $Exe -Force
 
-# Config with the token: written, then locked down to SYSTEM and Administrators.
-$lines = @('[agent]', "server = `"$Server`"", "token = `"$Token`"", "interval = $Interval")
+# The token in a file of its own, the settings point at it; both locked down to SYSTEM and Administrators.
+# (TOML literal strings in single quotes: Windows paths keep their backslashes.)
+if ($CaBundle -match "['\r\n]") { throw '-CaBundle must not contain quotes or line breaks' }
+Set-PrivateFile -Path $TokenPath -Lines @($Token)
+$lines = @('[agent]', "server = `"$Server`"", "token_file = '$TokenPath'", "interval = $Interval")
 if ($CaBundle) { $lines += "ca_bundle = '$CaBundle'" }
-Set-Content -LiteralPath $Config -Value $lines -Encoding UTF8
-$acl = New-Object Security.AccessControl.FileSecurity
-$acl.SetAccessRuleProtection($true, $false)
-foreach ($who in 'SYSTEM', 'BUILTIN\Administrators') {
-    $acl.AddAccessRule((New-Object Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'Allow')))
-}
-Set-Acl -LiteralPath $Config -AclObject $acl
+Set-PrivateFile -Path $Config -Lines $lines
 
 # One test report: 0 delivered, 75 server unreachable (spooled), 77 refused.
 & $Exe --config $Config --once

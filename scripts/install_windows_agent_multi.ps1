@@ -8,21 +8,31 @@
   installer once through a scheduled task created with schtasks /S PC (for machines without WinRM).
   One line per machine, then a summary; a failed machine does not stop the others.
   Untested on Windows CI; see docs/deploy.md. Run as an account that is administrator on the targets.
+  The token travels inside the remoting session or in a file in the restricted admin-share folder,
+  never on a command line on the target.
 .EXAMPLE
-  .\install_windows_agent_multi.ps1 -ComputerList .\pcs.txt -Server https://dashfleet.example.org -Token $t
+  .\install_windows_agent_multi.ps1 -ComputerList .\pcs.txt -Server https://dashfleet.example.org -TokenFile .\fleet.token
 #>
 [CmdletBinding()]
 param(
     [string[]]$ComputerName,
     [string]$ComputerList,
     [Parameter(Mandatory)] [string]$Server,
-    [Parameter(Mandatory)] [string]$Token,
+    [string]$Token,
+    [string]$TokenFile,
     [string]$Binary = (Join-Path $PSScriptRoot 'dashfleet-agent.exe'),
     [ValidateSet('PSRemoting', 'AdminShare')] [string]$Method = 'PSRemoting',
     [pscredential]$Credential
 )
 $ErrorActionPreference = 'Stop'
 $Installer = Join-Path $PSScriptRoot 'install_windows_agent.ps1'
+if ($TokenFile) {
+    if ($Token) { throw 'Give -Token or -TokenFile, not both.' }
+    $Token = (Get-Content -LiteralPath $TokenFile -TotalCount 1)
+    if ($Token) { $Token = $Token.Trim() }
+}
+if (-not $Token) { throw '-TokenFile (preferred) or -Token is required: the server''s fleet token' }
+if ($Token -match '["\\\r\n]') { throw 'The token must not contain quotes, backslashes or line breaks' }
 if ($ComputerList) { $ComputerName += Get-Content -LiteralPath $ComputerList | Where-Object { $_.Trim() -and -not $_.StartsWith('#') } }
 if (-not $ComputerName) { throw 'Give -ComputerName PC1,PC2 or -ComputerList file.txt (one name per line).' }
 foreach ($f in $Binary, $Installer) { if (-not (Test-Path -LiteralPath $f)) { throw "Not found: $f" } }
@@ -42,6 +52,7 @@ $results = foreach ($pc in $ComputerName | ForEach-Object { $_.Trim() } | Sort-O
                 Copy-Item -LiteralPath $Binary, $Installer -Destination $remoteDir -ToSession $s -Force
                 Invoke-Command -Session $s -ArgumentList $remoteDir, $Server, $Token -ScriptBlock {
                     param($dir, $server, $token)
+                    # In-session parameter passing: no process on the target has the token in its arguments.
                     & (Join-Path $dir 'install_windows_agent.ps1') -Server $server -Token $token `
                         -Binary (Join-Path $dir 'dashfleet-agent.exe')
                 } | Out-Null
@@ -51,17 +62,18 @@ $results = foreach ($pc in $ComputerName | ForEach-Object { $_.Trim() } | Sort-O
         } else {
             $share = "\\$pc\C$\ProgramData\DashFleet\install"
             New-Item -ItemType Directory -Force -Path $share | Out-Null
-            # Only SYSTEM and Administrators may read the folder: the run script below holds the token.
+            # Only SYSTEM and Administrators may read the folder: it holds the token file.
             icacls.exe $share /inheritance:r /grant:r 'SYSTEM:(OI)(CI)F' 'BUILTIN\Administrators:(OI)(CI)F' | Out-Null
             if ($LASTEXITCODE -ne 0) { throw "icacls failed on $share (exit $LASTEXITCODE)" }
             Copy-Item -LiteralPath $Binary, $Installer -Destination $share -Force
             $local = 'C:\ProgramData\DashFleet\install'
             $quotedServer = $Server.Replace("'", "''")
-            $quotedToken = $Token.Replace("'", "''")
-            # A script on the target (schtasks /TR is limited to 261 characters); it deletes itself.
+            [IO.File]::WriteAllLines((Join-Path $share 'fleet.token'), @($Token), (New-Object Text.UTF8Encoding($false)))
+            # A script on the target (schtasks /TR is limited to 261 characters); it deletes itself and
+            # the token file once the installer has copied the token to its own place.
             Set-Content -LiteralPath (Join-Path $share 'run.ps1') -Encoding UTF8 -Value @(
-                "& '$local\install_windows_agent.ps1' -Server '$quotedServer' -Token '$quotedToken' -Binary '$local\dashfleet-agent.exe' *> '$local\install.log'",
-                "Remove-Item -LiteralPath '$local\run.ps1' -Force")
+                "& '$local\install_windows_agent.ps1' -Server '$quotedServer' -TokenFile '$local\fleet.token' -Binary '$local\dashfleet-agent.exe' *> '$local\install.log'",
+                "Remove-Item -LiteralPath '$local\fleet.token', '$local\run.ps1' -Force")
             $cmd = "powershell.exe -NoProfile -ExecutionPolicy Bypass -File $local\run.ps1"
             schtasks.exe /Create /S $pc /RU SYSTEM /SC ONCE /ST 00:00 /F /TN 'DashFleet Agent Install' /TR $cmd | Out-Null
             if ($LASTEXITCODE -ne 0) { throw "schtasks /Create failed on $pc (exit $LASTEXITCODE)" }

@@ -225,3 +225,33 @@ def test_refused_token_gives_a_clear_message_and_no_retry_storm(tmp_path, server
     assert server.report_posts() == 1                # one refused POST, then it waits (blocked_retry_seconds)
     status = agent.status()
     assert status["last_error"]["status"] == 401 and status["last_delivery"] is None
+
+
+def test_forged_reports_for_a_keyed_machine_are_refused_and_the_real_agent_loses_nothing(tmp_path, server):
+    """The impersonation of the attack, end to end: a real agent binds its machine key, someone
+    holding the fleet token posts the machine's next 1,000 seqs (a batch, then one by one), and
+    every forged report is refused while every report of the real agent is stored, in order."""
+    server.start()
+    agent = AgentProc(tmp_path, server.url, interval=0.3)
+    agent.start()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        mid = agent.machine_id()
+        wait_for(lambda: len(server.stored(mid)) >= 3, 60, "three reports from the real agent")
+        nxt = agent.status()["next_seq"]
+        forged = [{"machine_id": mid, "seq": seq, "hostname": "forged", "metrics": {"cpu.percent": 1.0}}
+                  for seq in range(nxt, nxt + 1000)]
+        r = requests.post(server.url + "/api/fleet/report", json=forged, headers=auth, timeout=30)
+        assert r.status_code == 403 and "bound to a machine key" in r.json()["error"]
+        refused = [requests.post(server.url + "/api/fleet/report", json=one, headers=auth, timeout=10).status_code
+                   for one in forged[:20]]
+        assert refused == [403] * 20
+        wait_for(lambda: agent.status()["next_seq"] > nxt + 5 and agent.status()["spool_depth"] == 0,
+                 60, "five more reports delivered by the real agent")
+    finally:
+        agent.stop()
+    stored = server.stored(mid)
+    assert_every_seq_once_in_order(stored, min(s for s, _ in stored), agent.status()["next_seq"] - 1)
+    machine = requests.get(f"{server.url}/api/fleet/{mid}", timeout=10).json()
+    assert machine["hostname"] != "forged" and machine["last_seq"] == agent.status()["next_seq"] - 1
+    assert "bound to a machine key" not in agent.log.read_text(), "the real agent was never refused"

@@ -150,4 +150,4 @@ def test_retry_after_forms():
     http_date = (now + timedelta(seconds=20)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert parse_retry_after(http_date, now=now) == 20
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
-    assert parse_retry_after("999999") == 3600  # a broken proxy cannot silence the agent for days
+    assert parse_retry_after("999999") == 300  # a broken proxy cannot silence the agent for hours

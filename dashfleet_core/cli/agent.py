@@ -2,7 +2,9 @@
 
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
-then config file, then default. Heavy imports stay inside the commands; nothing here imports Flask.
+then config file, then default. The token and the token file are one setting in two forms: the
+first place that gives either wins, and one place giving both is an error. Heavy imports stay
+inside the commands; nothing here imports Flask.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import _context, config_option
 
@@ -27,8 +30,12 @@ def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
 @click.group(invoke_without_command=True)
 @click.option("--server", envvar="DASHFLEET_AGENT_SERVER", default=None,
               help="Server base URL, e.g. https://dashfleet.example.org [env DASHFLEET_AGENT_SERVER; [agent] server].")
+@click.option("--token-file", envvar="DASHFLEET_AGENT_TOKEN_FILE", default=None, metavar="PATH",
+              help="File whose first line is the server's fleet token; keeps the token out of `ps` "
+                   "(preferred) [env DASHFLEET_AGENT_TOKEN_FILE; [agent] token_file].")
 @click.option("--token", envvar=["DASHFLEET_AGENT_TOKEN", "FLEET_TOKEN"], default=None,
-              help="The server's fleet token [env DASHFLEET_AGENT_TOKEN or FLEET_TOKEN; [agent] token].")
+              help="The server's fleet token; visible in `ps`, prefer --token-file "
+                   "[env DASHFLEET_AGENT_TOKEN or FLEET_TOKEN; [agent] token].")
 @click.option("--machine-id", envvar="DASHFLEET_AGENT_MACHINE_ID", default=None,
               help="Use this machine id instead of the one kept in the state folder [env DASHFLEET_AGENT_MACHINE_ID].")
 @click.option("--interval", envvar="DASHFLEET_AGENT_INTERVAL", type=float, default=None,
@@ -43,16 +50,37 @@ def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
                    "for later, 77 refused (token, URL or certificate), 1 failed.")
 @config_option
 @click.pass_context
-def agent(ctx: click.Context, server, token, machine_id, interval, state_dir, ca_bundle, once, config_path) -> None:
+def agent(ctx: click.Context, server, token_file, token, machine_id, interval, state_dir, ca_bundle, once,
+          config_path) -> None:
     """Run the agent: collect every interval, spool on disk, deliver to the server in order."""
     ctx.ensure_object(dict)
     ctx.obj["agent_state_dir"] = state_dir
+    ctx.obj["agent_machine_id"] = machine_id
     ctx.obj["agent_config_path"] = config_path
     if ctx.invoked_subcommand is not None:
         return
-    overrides = {"agent.server": server, "agent.token": token, "agent.machine_id": machine_id,
-                 "agent.interval": interval, "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
-    sys.exit(run_agent(agent_context(config_path, overrides), once=once))
+    given = _token_source(ctx, token=token, token_file=token_file)
+    overrides = {"agent.server": server, "agent.machine_id": machine_id, "agent.interval": interval,
+                 "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
+    loaded = agent_context(config_path, overrides)
+    if given == "token":      # outranks the config file's token_file
+        loaded.settings.agent.token, loaded.settings.agent.token_file = token, None
+    elif given == "token_file":
+        loaded.settings.agent.token, loaded.settings.agent.token_file = None, token_file
+    sys.exit(run_agent(loaded, once=once))
+
+
+def _token_source(ctx: click.Context, **values: str | None) -> str | None:
+    """Which of `token` / `token_file` the command line, else the environment, gave (None: neither,
+    the config file decides). Both from the same place is a usage error."""
+    rank = {name: 0 if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE else 1
+            for name, value in values.items() if value}
+    if len(rank) == 2 and rank["token"] == rank["token_file"]:
+        where = ("as flags" if rank["token"] == 0 else
+                 "in the environment (DASHFLEET_AGENT_TOKEN or FLEET_TOKEN, and DASHFLEET_AGENT_TOKEN_FILE)")
+        raise click.UsageError(f"a token and a token file are both given {where}: give one, not both "
+                               "(--token-file keeps the token out of `ps`)")
+    return min(rank, key=rank.__getitem__) if rank else None
 
 
 # Built-in plugin kinds the agent never uses: leaving them out of its plugin manager keeps their
@@ -78,6 +106,7 @@ def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
     from dashfleet_agent.runner import EXIT_FAILED, EXIT_USAGE, Agent, AgentConfig
     from dashfleet_agent.signals import stop_on_signals
     from dashfleet_agent.spool import SpoolError
+    from dashfleet_agent.token_file import TokenFileError, read_token_file
 
     from ..engine import Engine
 
@@ -85,11 +114,22 @@ def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
     log = logging.getLogger("dashfleet_agent")
     if logging.getLogger().level > logging.INFO:
         log.setLevel(logging.INFO)  # start, stop and delivery problems are worth a line in the journal
-    missing = [name for name, value in (("--server", s.server), ("--token", s.token)) if not value]
+    if s.token and s.token_file:
+        click.echo(f"dashfleet agent: {loaded.settings.source}: [agent] token and token_file are both set: "
+                   "keep one (token_file keeps the token out of the config file)", err=True)
+        return EXIT_USAGE
+    token = s.token
+    if s.token_file:
+        try:
+            token = read_token_file(s.token_file)
+        except TokenFileError as exc:
+            click.echo(f"dashfleet agent: {exc}", err=True)
+            return EXIT_USAGE
+    missing = [name for name, value in (("--server", s.server), ("--token", token)) if not value]
     if missing:
-        click.echo(f"dashfleet agent: {' and '.join(missing)} missing: give them as flags, as "
-                   "DASHFLEET_AGENT_SERVER / DASHFLEET_AGENT_TOKEN, or in the config's [agent] table",
-                   err=True)
+        click.echo(f"dashfleet agent: {' and '.join(missing)} missing: give them as flags (the token "
+                   "preferably as --token-file PATH), as DASHFLEET_AGENT_SERVER / DASHFLEET_AGENT_TOKEN_FILE, "
+                   "or in the config's [agent] table", err=True)
         return EXIT_USAGE
     if not s.verify_tls:
         log.warning("TLS certificate verification is OFF ([agent] verify_tls = false): anyone on the "
@@ -98,7 +138,7 @@ def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
         log.warning("sending to %s over plain http: the token and reports travel unencrypted; use https",
                     s.server)
     config = AgentConfig(
-        server=s.server, token=s.token, state_dir=_resolve_state_dir(None, s.state_dir),
+        server=s.server, token=token, state_dir=_resolve_state_dir(None, s.state_dir),
         machine_id=s.machine_id, interval=s.interval, ca_bundle=s.ca_bundle, verify_tls=s.verify_tls,
         spool_max_bytes=s.spool_max_bytes, spool_max_age_hours=s.spool_max_age_hours,
         batch_size=s.batch_size, backoff_max_seconds=s.backoff_max_seconds,
@@ -137,7 +177,7 @@ def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> No
 
     loaded = _context.load(ctx.obj.get("agent_config_path"))
     state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
-    doc = read_status(state_dir)
+    doc = read_status(state_dir, ctx.obj.get("agent_machine_id") or loaded.settings.agent.machine_id)
     click.echo(json.dumps(doc, indent=2) if as_json else visible_lines(format_status(doc)))
 
 

@@ -1,0 +1,100 @@
+"""The machine key: a 256-bit secret made once per state folder and sent with every report.
+
+The server binds the key's hash to (org, machine_id) the first time it sees it and refuses reports
+for that machine without it, so a stolen or guessed machine id (the fleet token is shared by the
+whole fleet) cannot overwrite another machine's history. The key lives in `<state>/machine.key`,
+mode 0600, and is never logged or shown (`agent status` only says that it exists).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+
+from .identity import IdentityError
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = "machine.key"
+HEADER = "X-DashFleet-Machine-Key"
+# secrets.token_urlsafe(32): 43 characters of url-safe base64; accept longer keys made by hand.
+_VALID = re.compile(r"^[A-Za-z0-9_-]{43,256}$")
+
+
+class MachineKeyError(IdentityError):
+    """The key file exists but cannot be used; replacing it silently would lock the machine out."""
+
+
+def key_path(state_dir: Path) -> Path:
+    return Path(state_dir) / KEY_FILE
+
+
+def key_exists(state_dir: Path) -> bool:
+    """For `agent status`: whether a key was made, without reading it."""
+    return key_path(state_dir).is_file()
+
+
+def load_or_create(state_dir: Path) -> str:
+    """The key in `<state>/machine.key`, created on first use.
+
+    The file appears atomically with its content: written to a temporary file made with O_EXCL,
+    then hard-linked into place, which fails if another start won the race (its key is then used).
+    """
+    path = key_path(state_dir)
+    existing = _read(path)
+    if existing is not None:
+        return existing
+    key = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links here (FAT, some shares): O_EXCL on the file itself
+            _create_in_place(path, key)
+    finally:
+        tmp.unlink(missing_ok=True)
+    found = _read(path)
+    if found is None:  # pragma: no cover - only if the file vanished between the two steps
+        raise MachineKeyError(f"{path}: the machine key could not be created")
+    if found == key:
+        log.info("created this machine's key in %s", path)
+    return found
+
+
+def _create_in_place(path: Path, key: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MachineKeyError(f"{path}: cannot read the machine key: {exc.strerror}") from None
+    if not _VALID.match(text):
+        raise MachineKeyError(
+            f"{path}: the machine key is empty or damaged. Restore the file from a backup; or delete it "
+            "so the agent makes a new key, and have an operator run `dashfleet machine reset-key "
+            "<machine id>` on the server so the new key is accepted")
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("%s was readable by other users: made it owner-only (0600)", path)
+    return text
