@@ -7,10 +7,12 @@
    Servers: `dashfleet web` (waitress: the systemd unit's command), gunicorn 2 sync workers behind
    nginx with deploy/nginx/dashfleet.conf (TLS; skipped without nginx), gunicorn 2 sync workers
    alone, and the previous `dashfleet web` (Werkzeug's threaded server, rebuilt here).
+   A server that failed 3 probes of a kind in a row is not probed further: the rest count as failed.
 2. Ingest throughput (single reports, `--clients` processes, raw HTTP, one connection per request)
-   of `dashfleet web` vs the previous Werkzeug one and vs gunicorn 2 sync workers, in the same run.
+   of `dashfleet web` vs the previous Werkzeug one and vs gunicorn 2 sync workers: all three
+   running, taking turns for `--rounds` rounds; the median round of each, and the ratios.
 
-    .venv/bin/python bench/slow_clients.py [--slow 50] [--every 2] [--probes 10] [--seconds 5] [--clients 4]
+    .venv/bin/python bench/slow_clients.py [--slow 50] [--every 2] [--probes 10] [--seconds 5] [--rounds 3] [--clients 4]
 
 The slow-client and nginx helpers are also what tests/test_slow_clients.py attacks with.
 """
@@ -270,7 +272,8 @@ def probes(base: str, n: int, seq0: int, verify: str | bool = True) -> str:
                 times.append(t)
                 streak = 0
         median = f"{statistics.median(times):7.1f} ms" if times else "      – ms"
-        out.append(f"{what} {len(times):>2}/{n} ok, median {median}")
+        gave_up = " (gave up after 3 failures in a row)" if streak == 3 else ""
+        out.append(f"{what} {len(times):>2}/{n} ok, median {median}{gave_up}")
     return " | ".join(out)
 
 
@@ -278,14 +281,14 @@ def attack(name: str, port: int, base: str, args, tls: ssl.SSLContext | None = N
            verify: str | bool = True) -> None:
     print(f"  {name}")
     seq = int(time.time() * 1000)
-    print(f"    {'no slow connections':<34} {probes(base, args.probes, seq, verify)}")
+    print(f"    {'no slow connections':<44} {probes(base, args.probes, seq, verify)}")
     for label, kinds in ((f"{args.slow} slow-body", ("body",)), (f"{args.slow} slow-header", ("header",)),
                          (f"{args.slow} slow-body + {args.slow} slow-header", ("body", "header"))):
         seq += 1000
         try:
             groups = [SlowClients(port, args.slow, kind, args.every, tls).__enter__() for kind in kinds]
         except OSError as exc:
-            print(f"    {label + ' connections':<34} could not open them: {exc}")
+            print(f"    {label + ' connections':<44} could not open them: {exc}")
             continue
         try:
             time.sleep(args.every + 0.5)  # every slow connection has sent at least once more
@@ -294,7 +297,7 @@ def attack(name: str, port: int, base: str, args, tls: ssl.SSLContext | None = N
         finally:
             for g in groups:
                 g.__exit__(None, None, None)
-        print(f"    {label + ' connections':<34} {result}  (slow ones closed by the server: {closed})")
+        print(f"    {label + ' connections':<44} {result}  (slow ones closed by the server: {closed})")
 
 
 def main() -> None:
@@ -302,7 +305,8 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=50, help="slow connections of each kind")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between two bytes of a slow client")
     parser.add_argument("--probes", type=int, default=10, help="probes of each kind per situation")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput round")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server")
     parser.add_argument("--clients", type=int, default=4, help="load-generator processes for throughput")
     parser.add_argument("--serve-werkzeug", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -357,23 +361,29 @@ def main() -> None:
         ingest.stop(proc)
 
         print(f"2. ingest throughput: single reports over 1,000 machines, {args.clients} client processes, "
-              f"{args.seconds:g} s, one connection per request")
-        rates = {}
+              f"one connection per request; {args.rounds} rounds of {args.seconds:g} s per server, the servers "
+              "taking turns (the machine is shared: the median round counts)")
         starters = (("dashfleet web (waitress)", start_web), ("previous dashfleet web (Werkzeug)", start_werkzeug),
                     ("gunicorn --workers 2 (sync)",
                      lambda f, e: ingest.start_gunicorn("dashfleet_web.app:create_app()", e, f)))
+        ports = {}
         for i, (name, start) in enumerate(starters):
             folder, env = fresh(f"load{i}")
-            proc, port = start(folder, env)
+            proc, ports[name] = start(folder, env)
             running.append(proc)
-            ingest.SERVER_PID = 0
-            ingest.seed_machines(port, 1000, "pc-")
+            ingest.seed_machines(ports[name], 1000, "pc-")
+        ingest.SERVER_PID = 0
+        rounds: dict[str, list[float]] = {name: [] for name in ports}
+        for name, port in ports.items():
             ingest.load(port, "report", 1.0, args.clients, machines=1000)  # warm-up
-            rates[name] = ingest.load(port, "report", args.seconds, args.clients, machines=1000)
-            ingest.stop(proc)
+        for _ in range(args.rounds):
+            for name, port in ports.items():
+                rounds[name].append(ingest.load(port, "report", args.seconds, args.clients, machines=1000))
+        rates = {name: statistics.median(r) for name, r in rounds.items()}
         ours = rates["dashfleet web (waitress)"]
         for name, rate in rates.items():
-            print(f"   {name:<36} {rate:8.0f} reports/s   dashfleet web / this: {ours / rate:.2f}")
+            each = ", ".join(f"{r:.0f}" for r in rounds[name])
+            print(f"   {name:<36} {rate:8.0f} reports/s (rounds: {each})   dashfleet web / this: {ours / rate:.2f}")
     finally:
         for proc in running:
             if proc.poll() is None:

@@ -156,6 +156,19 @@ def test_a_request_that_does_not_arrive_whole_within_request_timeout_is_answered
     _healthz_and_a_report(f"http://127.0.0.1:{port}", seq=1)  # the server carries on
 
 
+def test_slow_connections_filling_every_slot_give_them_back_at_their_deadline(tmp_path, procs):
+    """More slow clients than `connection_limit`: the server stops accepting, but each slow request
+    is answered 408 at its deadline, so the slots come back and /healthz gets its turn."""
+    proc, port = _start_unit_command(tmp_path, procs, connection_limit=20, request_timeout_seconds=1)
+    with SlowClients(port, 30, "body", every=0.5) as slow:
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        assert health.status_code == 200
+        waited = time.monotonic() + 30
+        while slow.closed == 0 and time.monotonic() < waited:  # a closed socket fails on a later send
+            time.sleep(0.2)
+        assert slow.closed > 0  # the server closed slow ones to make room
+
+
 def test_the_request_deadline_is_per_request_so_a_kept_alive_connection_is_not_cut(tmp_path, procs):
     import http.client
 

@@ -105,22 +105,27 @@ class HttpServer:
             limit = WINDOWS_CONNECTION_CAP
         self._socket = listen_socket(settings.host, settings.port)
         self._map: dict = {}
-        self._server: BaseWSGIServer = create_server(
-            app,
-            map=self._map,
-            sockets=[self._socket],
-            threads=settings.threads,
-            connection_limit=limit,
-            channel_timeout=settings.idle_timeout_seconds,
-            cleanup_interval=max(1, min(30, int(settings.idle_timeout_seconds / 2))),
-            max_request_header_size=MAX_HEADER_BYTES,
-            # Twice the app's own limit: a body a little over it reaches the app, whose 413 says
-            # what to do in JSON; a far bigger one is refused before it is read.
-            max_request_body_size=2 * settings.max_body_bytes,
-            asyncore_use_poll=True,  # ignored where there is no poll() (Windows)
-            ident="",  # no Server header: nothing to fingerprint
-            clear_untrusted_proxy_headers=True,
-        )
+        try:
+            self._server: BaseWSGIServer = create_server(
+                app,
+                map=self._map,
+                sockets=[self._socket],
+                threads=settings.threads,
+                connection_limit=limit,
+                channel_timeout=settings.idle_timeout_seconds,
+                cleanup_interval=max(1, min(30, int(settings.idle_timeout_seconds / 2))),
+                max_request_header_size=MAX_HEADER_BYTES,
+                # Twice the app's own limit: a body a little over it reaches the app, whose 413 says
+                # what to do in JSON; a far bigger one is refused before it is read.
+                max_request_body_size=2 * settings.max_body_bytes,
+                asyncore_use_poll=True,  # ignored where there is no poll() (Windows)
+                ident="",  # no Server header: nothing to fingerprint
+                # X-Forwarded-* from clients are dropped: no proxy is trusted to set them.
+                clear_untrusted_proxy_headers=True,
+            )
+        except BaseException:
+            self._socket.close()
+            raise
         self._server.channel_class = _channel_class(settings.request_timeout_seconds)
         self.port: int = int(self._server.effective_port)
         self._stopped = threading.Event()

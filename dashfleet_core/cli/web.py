@@ -6,6 +6,7 @@ For more cores: gunicorn on `dashfleet_web.app:create_app()` behind a buffering 
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -28,6 +29,10 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
 
     ctx = _context.load(config_path, **{"server.host": host, "server.port": port})
     settings = ctx.settings
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # waitress warns "Task queue depth is N" for every request that waits for a thread: a flood
+        # under load. With -v it shows; /metrics has the request rates either way.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     fleet = Fleet(settings, ctx.pm)
     token_was_stored = token_path(settings).exists()
