@@ -22,6 +22,8 @@ from waitress.utilities import Error
 
 from dashfleet_core.config import ServerSettings
 
+from .access_log import AccessLog
+
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers; a browser or an agent sends under 8 KiB
@@ -107,7 +109,7 @@ class HttpServer:
         self._map: dict = {}
         try:
             self._server: BaseWSGIServer = create_server(
-                app,
+                AccessLog(app),
                 map=self._map,
                 sockets=[self._socket],
                 threads=settings.threads,
