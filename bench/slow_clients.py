@@ -10,7 +10,8 @@
    A server that failed 3 probes of a kind in a row is not probed further: the rest count as failed.
 2. Ingest throughput (single reports, `--clients` processes, raw HTTP, one connection per request)
    of `dashfleet web` vs the previous Werkzeug one and vs gunicorn 2 sync workers: all three
-   running, taking turns for `--rounds` rounds; the median round of each, and the ratios.
+   running, taking turns for `--rounds` rounds; the median round of each, and the ratios. Also the
+   server's CPU time per report (all its processes), which the machine's other load moves less.
 
     .venv/bin/python bench/slow_clients.py [--slow 50] [--every 2] [--probes 10] [--seconds 5] [--rounds 3] [--clients 4]
 
@@ -366,24 +367,31 @@ def main() -> None:
         starters = (("dashfleet web (waitress)", start_web), ("previous dashfleet web (Werkzeug)", start_werkzeug),
                     ("gunicorn --workers 2 (sync)",
                      lambda f, e: ingest.start_gunicorn("dashfleet_web.app:create_app()", e, f)))
-        ports = {}
+        ports, pids = {}, {}
         for i, (name, start) in enumerate(starters):
             folder, env = fresh(f"load{i}")
             proc, ports[name] = start(folder, env)
+            pids[name] = proc.pid
             running.append(proc)
             ingest.seed_machines(ports[name], 1000, "pc-")
-        ingest.SERVER_PID = 0
         rounds: dict[str, list[float]] = {name: [] for name in ports}
+        cpu: dict[str, list[float]] = {name: [] for name in ports}
         for name, port in ports.items():
+            ingest.SERVER_PID = pids[name]
             ingest.load(port, "report", 1.0, args.clients, machines=1000)  # warm-up
         for _ in range(args.rounds):
             for name, port in ports.items():
+                ingest.SERVER_PID = pids[name]  # `load` measures the server's CPU (process and children)
                 rounds[name].append(ingest.load(port, "report", args.seconds, args.clients, machines=1000))
+                cpu[name].append(ingest.SERVER_CPU["reportx1"] * 1e6)
         rates = {name: statistics.median(r) for name, r in rounds.items()}
-        ours = rates["dashfleet web (waitress)"]
+        costs = {name: statistics.median(c) for name, c in cpu.items()}
+        name0 = "dashfleet web (waitress)"
         for name, rate in rates.items():
             each = ", ".join(f"{r:.0f}" for r in rounds[name])
-            print(f"   {name:<36} {rate:8.0f} reports/s (rounds: {each})   dashfleet web / this: {ours / rate:.2f}")
+            print(f"   {name:<36} {rate:6.0f} reports/s (rounds: {each}); ratio {rates[name0] / rate:.2f} | "
+                  f"server CPU {costs[name]:5.0f} us per report; ratio {costs[name0] / costs[name]:.2f}")
+        print("   (ratio: dashfleet web's figure / this server's)")
     finally:
         for proc in running:
             if proc.poll() is None:
