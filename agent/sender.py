@@ -100,6 +100,10 @@ class Sender:
                           message=f"server busy (HTTP {status}){': ' + error if error else ''}")
         if status >= 500:
             return Answer("retry", status=status, message=f"server error (HTTP {status}){': ' + error if error else ''}")
+        if status == 408:  # the server gave up waiting for the request to arrive (slow link): transient
+            return Answer("retry", status=status, message=(
+                f"the server timed out receiving the report (HTTP 408){': ' + error if error else ''}; "
+                "it stays in the spool and is sent again"))
         if status in (401, 403):
             return Answer("blocked", status=status, message=(
                 f"the server refused the agent's token (HTTP {status}{': ' + error if error else ''}); "
