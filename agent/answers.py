@@ -83,6 +83,10 @@ def interpret(resp: Reply, items: list[Item], url: str) -> Answer:
     if status >= 500:
         return Answer("retry", status=status, message=f"server error (HTTP {status}){said or _shown(resp)}",
                       problem=f"server error {status}")
+    if status == 408:  # the server gave up waiting for the request to arrive (a slow link): transient
+        return Answer("retry", status=status, message=(
+            f"the server timed out receiving the report (HTTP 408){said or _shown(resp)}; "
+            "it stays in the spool and is sent again"), problem="timeout 408")
     if status == 401:
         return Answer("blocked", status=status, message=(
             f"the server refused the agent's token (HTTP {status}{said}); "

@@ -83,6 +83,12 @@ class ServerSettings(_Strict):
     ttl_seconds: int = Field(default=600, gt=0)
     purge_days: float = Field(default=7, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # `dashfleet web`'s HTTP server (waitress): worker threads, open connections, and how long a
+    # request may take to arrive whole / a connection may sit idle before it is closed.
+    threads: int = Field(default=8, ge=1, le=256)
+    connection_limit: int = Field(default=1000, ge=10)
+    request_timeout_seconds: float = Field(default=30, gt=0)
+    idle_timeout_seconds: float = Field(default=30, gt=0)
     max_clock_ahead_seconds: float = Field(default=600, gt=0)
     report_self: bool = True
     self_interval: float = Field(default=10, gt=0)

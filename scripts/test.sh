@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Install DashFleet with its test extras into .venv and run the whole test suite.
-# As root it also installs the system packages the real-part tests use (Chromium, PostgreSQL) when
-# they are missing, and starts a throwaway PostgreSQL; elsewhere those tests skip with a reason.
+# As root it also installs the system packages the real-part tests use (Chromium, PostgreSQL, nginx)
+# when they are missing, and starts a throwaway PostgreSQL; elsewhere those tests skip with a reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+     || ! [ -x /usr/sbin/nginx ]; then
     apt-get update -qq
-    apt-get install -y -qq chromium postgresql >/dev/null
+    apt-get install -y -qq chromium postgresql nginx >/dev/null
   fi
 fi
 

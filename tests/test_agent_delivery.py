@@ -218,6 +218,23 @@ def test_retry_after_is_honoured(tmp_path, receiver, engine):
     assert len(receiver.seqs()) == 1
 
 
+def test_408_request_timeout_is_retried_with_backoff_not_blocked(tmp_path, receiver, engine):
+    """`dashfleet web` answers 408 to a request that took over request_timeout_seconds to arrive:
+    a slow link, not a wrong URL, so the report is retried after the backoff."""
+    receiver.script = [(408, {}, {"error": "the request did not arrive whole within 30 s"})]
+    agent = make_agent(tmp_path, receiver.url, engine)
+    try:
+        agent.collect()
+        assert agent.flush(threading.Event()) is False
+        assert agent.last_answer.kind == "retry" and "HTTP 408" in agent.last_answer.message
+        assert agent.next_send - time.monotonic() < 10   # the 1 s backoff, not blocked_retry_seconds (300)
+        agent.next_send = 0
+        assert agent.flush(threading.Event()) is True
+    finally:
+        agent.close()
+    assert len(receiver.seqs()) == 1
+
+
 def test_5xx_then_recovery_resets_backoff(tmp_path, receiver, engine):
     receiver.script = [(500, {}, {"error": "database locked"})] * 3
     agent = make_agent(tmp_path, receiver.url, engine)

@@ -1,6 +1,7 @@
-"""`dashfleet web`: the server in one process, no child processes. It serves the pages and the API,
-runs the server's scheduled jobs, reports its own machine into the fleet, and exits promptly on
-SIGTERM or Ctrl-C. For several workers use gunicorn or waitress on `dashfleet_web.app:create_app()`.
+"""`dashfleet web`: the server in one process, no child processes. It serves the pages and the API
+(waitress, see dashfleet_web.server: slow clients cost a socket, not a worker), runs the server's
+scheduled jobs, reports its own machine into the fleet, and exits promptly on SIGTERM or Ctrl-C.
+For more cores: gunicorn on `dashfleet_web.app:create_app()` behind a buffering nginx (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from . import _context, config_option
 @config_option
 def web(host: str | None, port: int | None, config_path: str | None) -> None:
     """Run the DashFleet server: dashboard, report API and the server's jobs."""
-    from werkzeug.serving import make_server
-
     from dashfleet_web.app import create_app
+    from dashfleet_web.server import HttpServer
     from dashfleet_web.token_file import token_path
 
     from ..fleet import Fleet
@@ -30,19 +30,20 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
     ctx = _context.load(config_path, **{"server.host": host, "server.port": port})
     settings = ctx.settings
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log unless -v
+        # waitress warns "Task queue depth is N" for every request that waits for a thread: a flood
+        # under load. With -v it shows; /metrics has the request rates either way.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     fleet = Fleet(settings, ctx.pm)
     token_was_stored = token_path(settings).exists()
     app = create_app(fleet=fleet, start=False)  # generates the token file when there is none, and says so
     try:
-        server = make_server(settings.server.host, settings.server.port, app, threaded=True)
+        server = HttpServer(app, settings.server)
     except OSError as exc:
         fleet.stop()
         raise click.ClickException(
             f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
             "pick another with --port or $PORT") from None
-    server.daemon_threads = True
     stop = threading.Event()
 
     def on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -52,10 +53,9 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
     fleet.start()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name="dashfleet-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashfleet-http", daemon=True)
     thread.start()
-    url = f"http://{settings.server.host}:{server.server_port}/"
+    url = f"http://{settings.server.host}:{server.port}/"
     click.echo(f"DashFleet server on {url}  (fleet: {url}fleet; storage {settings.storage.url})")
     if settings.server.token:
         click.echo("Agents authenticate with FLEET_TOKEN as configured.")
@@ -69,7 +69,6 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
                 break
     finally:
         server.shutdown()
-        server.server_close()
         fleet.stop()
         click.echo("DashFleet server stopped.")
 
