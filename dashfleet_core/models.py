@@ -17,7 +17,25 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field
 
 Status = Literal["ok", "warn", "critical"]
 Severity = Literal["warn", "critical"]
+# The one status ranking, mildest first: scoring, alert tracking, messages, the fleet view and the
+# metrics all compare statuses (and finding severities) through it.
 STATUS_ORDER: dict[str, int] = {"ok": 0, "warn": 1, "critical": 2}
+STATUSES: tuple[Status, ...] = tuple(STATUS_ORDER)  # type: ignore[assignment]  # by rank: STATUSES[n]
+SILENT = "silent"  # no report within the TTL: alerting ranks it above critical (nothing is known)
+
+
+def status_rank(status: str | None) -> int:
+    """How bad a status or severity is, for comparing and sorting: ok 0 < warn 1 < critical 2 <
+    silent 3. None (no status yet) ranks as ok."""
+    if status is None:
+        return 0
+    if status == SILENT:
+        return len(STATUS_ORDER)
+    try:
+        return STATUS_ORDER[status]
+    except KeyError:
+        raise ValueError(f"unknown status {status!r}: expected one of "
+                         f"{', '.join((*STATUS_ORDER, SILENT))}") from None
 
 DEFAULT_ORG = "default"
 

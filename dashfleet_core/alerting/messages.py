@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .models import Event, Notification
-from .text import clean
+from ..models import Event, Notification, status_rank
+from ..text import clean
 
-RANK = {"ok": 0, "warn": 1, "critical": 2, "silent": 3}
 LABEL = {"ok": "OK", "warn": "WARN", "critical": "CRITICAL", "silent": "SILENT"}
 
 # How much of each agent-supplied piece a message shows; the dashboard link shows the rest.
@@ -70,7 +69,7 @@ def describe(event: Event, previous: str) -> tuple[str, str]:
                f"status {LABEL[target]}{score}."
         if reasons and target != "ok":
             text += f" {reasons}."
-    elif RANK[target] < RANK.get(previous, 0):
+    elif status_rank(target) < status_rank(previous):
         title = f"[RECOVERED] {machine} is {LABEL[target]}"
         text = f"{who} is {LABEL[target]} again (was {LABEL.get(previous, previous)}){score}."
         if reasons:
@@ -103,7 +102,7 @@ def digest(items: list[tuple[Event, str]], window: float) -> Notification:
     summary = ", ".join(f"{n} {w}" for w, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     title = f"[DashFleet] {len(items)} machines changed: {summary}"
     lines = [f"{len(items)} machines changed within {window:g} s ({summary}):"]
-    for event, previous in sorted(items, key=lambda it: (-RANK[target_of(it[0])], it[0].machine_id)):
+    for event, previous in sorted(items, key=lambda it: (-status_rank(target_of(it[0])), it[0].machine_id)):
         lines.append(f"- {describe(event, previous)[1]}")
     return Notification(title=title, text="\n".join(lines), events=[e for e, _ in items])
 
@@ -157,7 +156,7 @@ def _word(event: Event, previous: str) -> str:
     target = target_of(event)
     if event.kind == "back":
         return "back"
-    if RANK[target] < RANK.get(previous, 0):
+    if status_rank(target) < status_rank(previous):
         return "recovered"
     return target
 
