@@ -19,8 +19,8 @@ Status = Literal["ok", "warn", "critical"]
 Severity = Literal["warn", "critical"]
 # The one status ranking, mildest first: scoring, alert tracking, messages, the fleet view and the
 # metrics all compare statuses (and finding severities) through it.
-STATUS_ORDER: dict[str, int] = {"ok": 0, "warn": 1, "critical": 2}
-STATUSES: tuple[Status, ...] = tuple(STATUS_ORDER)  # type: ignore[assignment]  # by rank: STATUSES[n]
+STATUSES: tuple[Status, ...] = ("ok", "warn", "critical")  # by rank: STATUSES[n] has rank n
+STATUS_ORDER: dict[str, int] = {status: rank for rank, status in enumerate(STATUSES)}
 SILENT = "silent"  # no report within the TTL: alerting ranks it above critical (nothing is known)
 
 
@@ -36,6 +36,7 @@ def status_rank(status: str | None) -> int:
     except KeyError:
         raise ValueError(f"unknown status {status!r}: expected one of "
                          f"{', '.join((*STATUS_ORDER, SILENT))}") from None
+
 
 DEFAULT_ORG = "default"
 

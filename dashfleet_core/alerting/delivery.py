@@ -23,8 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..models import DEFAULT_ORG, Event, Notification, status_rank
-from . import messages
-from . import tracker
+from . import messages, tracker
 from .tracker import STATE
 
 log = logging.getLogger(__name__)
