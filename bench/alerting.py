@@ -70,7 +70,7 @@ def bench_tick(tmp: Path, machines: int, rounds: int = 15) -> None:
     fleet = make_fleet(tmp, "tick", True)
     reports = [Report(machine_id=f"pc-{i:05d}", seq=1, metrics={"cpu.percent": 10.0}) for i in range(machines)]
     fleet.storage.save_reports([(r, fleet.engine.evaluate(r.metrics)) for r in reports])
-    alerting = fleet.pm.get_plugin("alerting")
+    alerting = fleet.alerting
     ticks, sweeps, lists = [], [], []
     now = utcnow() + timedelta(seconds=5)
     for _ in range(rounds):

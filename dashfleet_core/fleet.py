@@ -2,8 +2,8 @@
 
 A web host (the `dashfleet web` process, or each gunicorn/waitress worker) builds one `Fleet`. It
 holds the settings, the plugin manager, the engine (collectors, health checks, scheduler) and the
-storage backend. Request handlers call `ingest`; plugins reach the same object through the app
-(`current_app.extensions["dashfleet"]`).
+storage backend, and the alerting service (`fleet.alerting`). Request handlers call `ingest`;
+plugins reach the same object through the app (`current_app.extensions["dashfleet"]`).
 
 Scheduled jobs run in one process per host (the holder of a file lock, see `job_runner`), and
 each run first takes a named lease in storage, so with several servers on one PostgreSQL one of
@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
+from .alerting import Alerting
 from .config import Settings
 from .engine import Engine, default_machine_id
 from .job_runner import JobRunnerLock, lock_path
@@ -35,6 +36,7 @@ from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
+ALERTING = "alerting"  # the plugin name alerting's hooks are registered under
 RETENTION_EVERY_SECONDS = 3600.0
 SAME_TIME_SECONDS = 0.001  # collected_at read back from storage may differ by rounding, not more
 
@@ -88,14 +90,15 @@ class Fleet:
         self._lock = threading.Lock()
         self._last_self_seq = 0
         self.machine_keys = MachineKeys(self.storage)
+        self.alerting = Alerting(self)
         self._register_alerting()
 
     def _register_alerting(self) -> None:
-        """Alerting is a plugin of this service (events, silence sweep, notifications)."""
-        from .alerting import Alerting
-
-        if self.pm.get_plugin("alerting") is None and not self.pm.is_blocked("alerting"):
-            self.pm.register(Alerting(self), name="alerting")
+        """Register `self.alerting` for its hooks (`startup` schedules the alert job,
+        `report_stored` feeds the tracker), unless the manager blocks the name: then no event is
+        stored and nobody is told, while the maintenance API still works through `self.alerting`."""
+        if not self.pm.is_blocked(ALERTING) and not self.pm.has_plugin(ALERTING):
+            self.pm.register(self.alerting, name=ALERTING)
 
     # --- reports -------------------------------------------------------------------------------
 
@@ -164,10 +167,9 @@ class Fleet:
 
     def _alerting_batch(self, items: list[tuple[Report, Health]]):
         """Alerting reads the state of a batch's machines at once (one read per request)."""
-        alerting = self.pm.get_plugin("alerting")
-        if len(items) < 2 or not hasattr(alerting, "batch"):
+        if len(items) < 2 or not self.pm.is_registered(self.alerting):
             return contextlib.nullcontext()
-        return alerting.batch([report.machine_id for report, _ in items])
+        return self.alerting.batch([report.machine_id for report, _ in items])
 
     @staticmethod
     def _notify_stored(impls, report: Report, health: Health) -> None:

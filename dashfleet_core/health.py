@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Protocol, runtime_checkable
 
 from .config import Threshold
-from .models import Finding, Health
+from .models import STATUS_ORDER, STATUSES, Finding, Health
 
 PENALTY = {"warn": 20, "critical": 50}
 
@@ -28,12 +28,7 @@ def score(findings: Iterable[Finding]) -> Health:
     """Health from a list of findings (see module docstring)."""
     found = list(findings)
     total = 100 - sum(PENALTY[f.severity] for f in found)
-    if any(f.severity == "critical" for f in found):
-        status = "critical"
-    elif found:
-        status = "warn"
-    else:
-        status = "ok"
+    status = STATUSES[max((STATUS_ORDER[f.severity] for f in found), default=0)]
     return Health(score=max(0, min(100, total)), status=status, findings=found)
 
 

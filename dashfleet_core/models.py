@@ -17,7 +17,26 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field
 
 Status = Literal["ok", "warn", "critical"]
 Severity = Literal["warn", "critical"]
-STATUS_ORDER: dict[str, int] = {"ok": 0, "warn": 1, "critical": 2}
+# The one status ranking, mildest first: scoring, alert tracking, messages, the fleet view and the
+# metrics all compare statuses (and finding severities) through it.
+STATUSES: tuple[Status, ...] = ("ok", "warn", "critical")  # by rank: STATUSES[n] has rank n
+STATUS_ORDER: dict[str, int] = {status: rank for rank, status in enumerate(STATUSES)}
+SILENT = "silent"  # no report within the TTL: alerting ranks it above critical (nothing is known)
+
+
+def status_rank(status: str | None) -> int:
+    """How bad a status or severity is, for comparing and sorting: ok 0 < warn 1 < critical 2 <
+    silent 3. None (no status yet) ranks as ok."""
+    if status is None:
+        return 0
+    if status == SILENT:
+        return len(STATUS_ORDER)
+    try:
+        return STATUS_ORDER[status]
+    except KeyError:
+        raise ValueError(f"unknown status {status!r}: expected one of "
+                         f"{', '.join((*STATUS_ORDER, SILENT))}") from None
+
 
 DEFAULT_ORG = "default"
 

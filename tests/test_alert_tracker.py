@@ -3,7 +3,7 @@ findings, and an empty state for a healthy machine."""
 
 from __future__ import annotations
 
-from dashfleet_core.alerting_tracker import step
+from dashfleet_core.alerting.tracker import step
 from dashfleet_core.config import HealthSettings, Threshold
 from dashfleet_core.models import Finding, Health, Report
 

@@ -15,10 +15,10 @@ from dashfleet_core.models import Report, utcnow
 
 
 def alerting_of(fleet: Fleet) -> Alerting:
-    """The Alerting plugin the fleet registered."""
-    plugin = fleet.pm.get_plugin("alerting")
-    assert isinstance(plugin, Alerting), "Fleet must register the alerting plugin"
-    return plugin
+    """The fleet's alerting service, registered for its hooks."""
+    assert isinstance(fleet.alerting, Alerting) and fleet.pm.is_registered(fleet.alerting), \
+        "Fleet must own and register the alerting service"
+    return fleet.alerting
 
 
 class Rig:
@@ -310,7 +310,7 @@ def test_escalation_is_its_own_kind_and_not_throttled(rig):
 def test_daily_config_window_crosses_midnight():
     from datetime import datetime, timezone
 
-    from dashfleet_core.alerting_maintenance import config_window_bounds
+    from dashfleet_core.alerting.maintenance import config_window_bounds
     from dashfleet_core.config import MaintenanceWindow
 
     window = MaintenanceWindow(daily="23:30-01:00")
@@ -384,7 +384,7 @@ def test_webhook_min_seconds_from_the_environment(settings_factory, webhook_serv
 
 
 def test_windows_by_machine_merges_stored_and_configured(settings_factory):
-    from dashfleet_core.alerting_maintenance import windows_by_machine
+    from dashfleet_core.alerting.maintenance import windows_by_machine
 
     now = utcnow()
     settings = settings_factory({"server.report_self": False, "alerts.maintenance": [

@@ -90,7 +90,7 @@ def test_alerting_reads_a_batch_state_once(two_fleets, monkeypatch):
     assert reads == {"kv_get": 0, "kv_get_many": 1}
     assert fleet.ingest([Report(machine_id="pc-0", seq=2, metrics={"cpu.percent": 10})]) == [True]
     assert reads == {"kv_get": 1, "kv_get_many": 1}, "a single report reads its one state"
-    alerting = fleet.pm.get_plugin("alerting")
+    alerting = fleet.alerting
     assert isinstance(alerting, Alerting) and getattr(alerting._batch, "states", None) is None
 
 

@@ -32,7 +32,7 @@ def test_email_alert_through_the_alert_path(settings_factory, smtp_server):
         for seq in range(3):
             fleet.ingest([Report(machine_id="mail-01", hostname="<b>mail</b>", seq=seq,
                                  metrics={"disk.percent": 99})])
-        fleet.pm.get_plugin("alerting").tick(now=utcnow() + timedelta(seconds=10))
+        fleet.alerting.tick(now=utcnow() + timedelta(seconds=10))
     finally:
         fleet.stop()
     [mail] = smtp_server[2]
@@ -71,7 +71,7 @@ def test_bad_email_settings_name_the_key(settings_factory):
 def test_digest_email_lists_every_machine(settings_factory, smtp_server):
     settings = email_settings(settings_factory, smtp_server)
     notifier = EmailNotifier().configure(settings)
-    from dashfleet_core.alerting_messages import digest
+    from dashfleet_core.alerting.messages import digest
 
     events = [Event(machine_id=f"pc-{i}", kind="silent", at=utcnow(), details={"last_seen": utcnow().isoformat()})
               for i in range(6)]

@@ -1,6 +1,6 @@
 """Hostile text from an agent in notifications (issue 12, item 5), against real receivers: the webhook
 text escaped for each `[plugins.webhook] format`, the email Subject with no injected header, apprise
-given clean text. The message is built by the real alert wording (`alerting_messages.single`)."""
+given clean text. The message is built by the real alert wording (`dashfleet_core.alerting.messages.single`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from dashfleet_core.alerting_messages import digest, single
+from dashfleet_core.alerting.messages import digest, single
 from dashfleet_core.config import ConfigError
 from dashfleet_core.models import Event, Notification, utcnow
 from dashfleet_core.text import BIDI

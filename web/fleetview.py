@@ -8,11 +8,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dashfleet_core.fleet import Fleet
-from dashfleet_core.models import DEFAULT_ORG, Finding, MachineState, as_utc, utcnow
+from dashfleet_core.models import DEFAULT_ORG, Finding, MachineState, as_utc, status_rank, utcnow
 
 WHOLE_FLEET = "*"
 KEY_METRICS = ("cpu.percent", "memory.percent", "disk.percent", "uptime.seconds")
-SEVERITY_RANK = {"critical": 2, "warn": 1}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -41,7 +40,7 @@ def maintenance_windows(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | No
     """Current maintenance windows by key (a machine id, or `*` for the whole fleet): those stored
     through the API and those of `[[alerts.maintenance]]` in the config, the later-ending where
     both cover one key (the windows alerting honours, so the page says what alerting does)."""
-    from dashfleet_core.alerting_maintenance import windows_by_machine
+    from dashfleet_core.alerting.maintenance import windows_by_machine
 
     now = now or utcnow()
     current = {}
@@ -63,7 +62,7 @@ def top_finding(findings: list[Finding]) -> Finding | None:
     """The worst finding (critical before warn; the first one of equal severity)."""
     best = None
     for f in findings:
-        if best is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[best.severity]:
+        if best is None or status_rank(f.severity) > status_rank(best.severity):
             best = f
     return best
 

@@ -10,10 +10,11 @@ import threading
 
 from flask import Flask, current_app
 
+from dashfleet_core.models import STATUSES
+
 from .fleetview import fleet_json
 
 EXTENSION = "dashfleet_metrics"
-STATUSES = ("ok", "warn", "critical")
 RESULTS = ("stored", "duplicate", "rejected")
 PER_MACHINE = (("cpu.percent", "dashfleet_machine_cpu_percent", "CPU utilisation, percent"),
                ("memory.percent", "dashfleet_machine_memory_percent", "Memory used, percent"),

@@ -19,7 +19,7 @@ def notify() -> None:
 @config_option
 def notify_test(only: str | None, config_path: str | None) -> None:
     """Send a test message; exit 1 if a notifier failed, 2 if none is configured."""
-    from ..alerting_delivery import load_notifiers
+    from ..alerting.delivery import load_notifiers
     from ..config import ConfigError
     from ..models import Event, Notification, utcnow
     from ..plugins import gather

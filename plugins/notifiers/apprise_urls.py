@@ -101,7 +101,7 @@ def message_for(service, notification) -> tuple[str, str, str]:
     docstring: clean plain text that apprise escapes, or DashFleet's Discord escaping)."""
     from apprise import NotifyFormat
 
-    from dashfleet_core.alerting_messages import links_of
+    from dashfleet_core.alerting.messages import links_of
 
     if getattr(service, "secure_protocol", None) == "discord":
         keep = links_of(notification)
@@ -112,9 +112,10 @@ def message_for(service, notification) -> tuple[str, str, str]:
 
 
 def _is_bad(notification) -> bool:
-    from dashfleet_core.alerting_messages import RANK, structured
+    from dashfleet_core.alerting.messages import structured
+    from dashfleet_core.models import status_rank
 
-    return any(RANK.get(m.get("status") or "ok", 0) > 0 for m in structured(notification)["machines"])
+    return any(status_rank(m.get("status") or None) > 0 for m in structured(notification)["machines"])
 
 
 @hookimpl

@@ -101,7 +101,7 @@ def _html(notification) -> str:
     """The same message as HTML; everything that came from an agent is cleaned, then escaped."""
     from html import escape
 
-    from dashfleet_core.alerting_messages import LABEL, MAX_NAME_SHOWN, MAX_REASON_SHOWN, structured
+    from dashfleet_core.alerting.messages import LABEL, MAX_NAME_SHOWN, MAX_REASON_SHOWN, structured
 
     colour = {"ok": "#2e7d32", "warn": "#ef6c00", "critical": "#c62828", "silent": "#616161"}
     rows = []

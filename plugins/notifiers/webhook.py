@@ -61,7 +61,7 @@ class WebhookNotifier:
     def payload(self, notification) -> dict:
         """The JSON body: the message escaped for the receiver, plus the structured data (exact,
         JSON-encoded: a receiver that shows it escapes it for its own page)."""
-        from dashfleet_core.alerting_messages import links_of, structured
+        from dashfleet_core.alerting.messages import links_of, structured
 
         fmt = self.options.format if self.options else "slack"
         text = render(f"{notification.title}\n{notification.text}", fmt, keep=links_of(notification))

@@ -17,8 +17,7 @@ from datetime import timedelta
 
 from flask import Blueprint, jsonify, request
 
-from dashfleet_core.alerting import Alerting
-from dashfleet_core.alerting_maintenance import FLEET, active_windows
+from dashfleet_core.alerting.maintenance import FLEET, active_windows
 from dashfleet_core.echo import clip
 from dashfleet_core.models import MACHINE_ID_PATTERN, utcnow
 
@@ -36,12 +35,6 @@ MAX_MINUTES = int(MAX_WINDOW.total_seconds() // 60)
 CREDENTIAL = "action-token"  # who acted, as the audit row and the window record it
 MAX_TEXT = 500
 _MACHINE = re.compile(MACHINE_ID_PATTERN)
-
-
-def _alerting() -> Alerting:
-    fleet = get_fleet()
-    plugin = fleet.pm.get_plugin("alerting")
-    return plugin if isinstance(plugin, Alerting) else Alerting(fleet)
 
 
 def _machine_id(machine_id: str) -> str:
@@ -95,7 +88,7 @@ def maintenance_start(machine_id: str):
         until = _until(body)
         reason = _text(body, "reason")
         note = _text(body, "by")
-        value = _alerting().start_maintenance(machine_id, until, reason=reason, by=CREDENTIAL, note=note)
+        value = get_fleet().alerting.start_maintenance(machine_id, until, reason=reason, by=CREDENTIAL, note=note)
     return jsonify({"machine_id": machine_id, "maintenance": value}), 201
 
 
@@ -109,7 +102,7 @@ def maintenance_end(machine_id: str):
         attempt.actor = CREDENTIAL
         machine_id = _machine_id(machine_id)
         note = _text(body, "by")
-        if not _alerting().end_maintenance(machine_id, by=CREDENTIAL, note=note):
+        if not get_fleet().alerting.end_maintenance(machine_id, by=CREDENTIAL, note=note):
             raise ApiError(404, f"{machine_id!r} has no maintenance window stored (windows from "
                                 "[[alerts.maintenance]] in the config end only by editing the config)")
     return jsonify({"machine_id": machine_id, "ended": True})

@@ -1,15 +1,16 @@
 """Alerting: health transitions, silent machines and maintenance become events, and events become
 a few messages for people.
 
-The server's :class:`~dashfleet_core.fleet.Fleet` registers one :class:`Alerting` as a plugin. It
-works in two places, and neither is the request that brought the report:
+The server's :class:`~dashfleet_core.fleet.Fleet` owns one :class:`Alerting` (``fleet.alerting``:
+callers reach it there) and registers it as a plugin for its hooks. It works in two places, and
+neither is the request that brought the report:
 
 - ``report_stored`` (called after a report was committed) feeds the transition tracker
-  (:mod:`.alerting_tracker`: sustain and hysteresis) and stores an event when the tracked status
+  (:mod:`.tracker`: sustain and hysteresis) and stores an event when the tracked status
   changes or a silent machine is back. Nothing changed (the common case) costs one small read
   per request: ``Fleet.store`` wraps a batch's calls in ``batch``, which reads every state at once.
 - a job that runs about every second, once per deployment (``fleet.schedule``), finds machines that
-  went silent, starts and ends maintenance windows, and delivers the outbox (:mod:`.alerting_delivery`).
+  went silent, starts and ends maintenance windows, and delivers the outbox (:mod:`.delivery`).
 
 Everything lives in storage (kv namespaces below and the events table), so several server
 processes agree and a restart loses nothing.
@@ -21,28 +22,29 @@ import logging
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import quote
 
-from . import alerting_maintenance as maint
-from . import alerting_tracker as tracker
-from .alerting_delivery import Delivery, load_notifiers
-from .alerting_messages import RANK, human_seconds
-from .hookspecs import hookimpl
-from .models import DEFAULT_ORG, Event, Health, Report, utcnow
-from .storage import StorageFull
+from ..hookspecs import hookimpl
+from ..models import DEFAULT_ORG, Event, Health, Report, status_rank, utcnow
+from ..storage import StorageFull
+from . import maintenance as maint
+from . import tracker
+from .delivery import ANNOUNCED, Delivery, load_notifiers
+from .maintenance import SEEN_WINDOWS
+from .messages import human_seconds
+from .tracker import STATE
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
 
 log = logging.getLogger(__name__)
-
-STATE = "alert_state"          # per machine: tracker levels and streaks, silent flag (absent = all clear)
-ANNOUNCED = "alert_announced"  # per machine: what people were last told, and when each kind was sent
-SEEN_WINDOWS = "alert_windows"  # maintenance windows the job has seen start (to notice their end)
 
 
 class Alerting:
     """The alerting service of one server process (a pluggy plugin; see the module docstring)."""
 
-    def __init__(self, fleet) -> None:
+    def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self.settings = fleet.settings
         self.delivery = Delivery(self)
@@ -240,7 +242,7 @@ class Alerting:
             told = announced.get("status", "ok")
             if current == told:
                 continue
-            if RANK[current] > 0:
+            if status_rank(current) > 0:
                 reasons = self._reasons_now(org, machine_id, current)
                 bad.append({"machine_id": machine_id, "status": current, "reasons": reasons,
                             "link": self.link(machine_id), "was": told})

@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import HealthSettings, Threshold
-from .health import breach
-from .models import Health, Report
+from ..config import HealthSettings, Threshold
+from ..health import breach
+from ..models import STATUS_ORDER, STATUSES, Health, Report
 
-LEVELS = ("ok", "warn", "critical")
-_LEVEL = {"ok": 0, "warn": 1, "critical": 2}
+STATE = "alert_state"  # kv namespace, per machine: tracker levels and streaks, silent flag (absent = all clear)
 
 
 @dataclass
@@ -59,7 +58,7 @@ def step(state: dict[str, Any] | None, report: Report, health: Health, policy: H
             levels.pop(metric, None)
             streaks.pop(metric, None)
             continue
-        raw = _LEVEL[breach(value, threshold) or "ok"]
+        raw = STATUS_ORDER[breach(value, threshold) or "ok"]
         level = _fall(levels.get(metric, 0), value, threshold, hysteresis)
         level = _rise(level, raw, streaks, metric, sustain)
         _keep(levels, metric, level)
@@ -73,7 +72,7 @@ def step(state: dict[str, Any] | None, report: Report, health: Health, policy: H
         if finding.source == "thresholds" and finding.metric in policy.thresholds:
             continue
         key = f"finding:{finding.source}:{finding.metric or ''}"
-        level = _LEVEL[finding.severity]
+        level = STATUS_ORDER[finding.severity]
         if level > other.get(key, (0, ""))[0]:
             other[key] = (level, finding.message)
     for key in [k for k in set(levels) | set(streaks) if k.startswith("finding:")]:
@@ -87,7 +86,7 @@ def step(state: dict[str, Any] | None, report: Report, health: Health, policy: H
         if level:
             reasons.append(message)
 
-    status = LEVELS[max(levels.values(), default=0)]
+    status = STATUSES[max(levels.values(), default=0)]
     new: dict[str, Any] = {k: v for k, v in old.items() if k not in ("levels", "streaks", "status")}
     if levels:
         new["levels"] = levels
@@ -143,7 +142,7 @@ def _keep(levels: dict[str, int], key: str, level: int) -> None:
 
 
 def _metric_reason(metric: str, value: float, t: Threshold, level: int, raw: int, h: float) -> str:
-    name = LEVELS[level]
+    name = STATUSES[level]
     limit = t.critical if level == 2 else t.warn
     word = "at or below" if t.below else "at or above"
     if raw >= level:

@@ -22,13 +22,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import alerting_maintenance as maint
-from . import alerting_messages as messages
-from . import alerting_tracker as tracker
-from .models import DEFAULT_ORG, Event, Notification
+from ..models import DEFAULT_ORG, Event, Notification, status_rank
+from . import messages, tracker
+from .tracker import STATE
 
 log = logging.getLogger(__name__)
 
+ANNOUNCED = "alert_announced"  # per machine: what people were last told, and when each kind was sent
 HEALTH_KINDS = ("status_changed", "silent", "back")
 OUTBOX = "alert_outbox"
 DEFERRED = "alert_deferred"
@@ -39,7 +39,7 @@ def load_notifiers(pm, settings) -> dict[str, Any]:
     """The notifiers that are configured: every registered one whose ``configure(settings)`` returns
     an object (None means "not configured here", e.g. no WEBHOOK_URL). Objects without
     ``configure`` are used as they are."""
-    from .plugins import gather
+    from ..plugins import gather
 
     found: dict[str, Any] = {}
     for name, notifier in gather(pm, "register_notifiers", "notifier").items():
@@ -52,7 +52,8 @@ def load_notifiers(pm, settings) -> dict[str, Any]:
 
 
 class Delivery:
-    """The outbox side of :class:`dashfleet_core.alerting.Alerting`."""
+    """The outbox side of :class:`dashfleet_core.alerting.service.Alerting` (which it is given,
+    so this module never imports the service)."""
 
     def __init__(self, alerting) -> None:
         self.alerting = alerting
@@ -77,8 +78,6 @@ class Delivery:
 
     def decide(self, now: datetime) -> list[Notification]:
         """Turn pending events into queued messages (see the module docstring)."""
-        from .alerting import ANNOUNCED
-
         settings = self.alerting.settings.alerts
         pending = self.storage.pending_notifications(limit=BATCH)
         records = [e for e in pending if e.kind not in HEALTH_KINDS and e.kind != "maintenance_ended"]
@@ -106,7 +105,7 @@ class Delivery:
                 self.storage.kv_delete(DEFERRED, machine_id, org=org)  # superseded by newer news
             if target == told:
                 continue
-            if messages.RANK[target] > messages.RANK[told]:
+            if status_rank(target) > status_rank(told):
                 wait = self._throttled_for(announced, target, now)
                 if wait > 0:
                     log.info("alerting: %s is %s again within %g s of the last alert: deferred %.0f s",
@@ -139,8 +138,6 @@ class Delivery:
 
     def _announce(self, org: str, machine_id: str, announced: dict[str, Any], target: str,
                   now: datetime) -> None:
-        from .alerting import ANNOUNCED
-
         sent = dict(announced.get("sent", {}))
         sent[target] = now.isoformat()
         self.storage.kv_put(ANNOUNCED, machine_id, {"status": target, "sent": sent}, org=org)
@@ -148,8 +145,6 @@ class Delivery:
     def _due_deferred(self, now: datetime, skip: set[tuple[str, str]],
                       org: str = DEFAULT_ORG) -> list[tuple[Event, str]]:
         """Deferred alerts whose throttle ran out: sent if the machine is still in that state."""
-        from .alerting import ANNOUNCED, STATE
-
         items = []
         for machine_id, record in self.storage.kv_list(DEFERRED, org=org).items():
             if (org, machine_id) in skip or datetime.fromisoformat(record["not_before"]) > now:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from .config import MaintenanceWindow
-from .models import DEFAULT_ORG, as_utc
+from ..config import MaintenanceWindow
+from ..models import DEFAULT_ORG, as_utc
 
 NAMESPACE = "maintenance"
+SEEN_WINDOWS = "alert_windows"  # kv namespace: windows the alert job has seen start (to notice their end)
 FLEET = "*"
 
 
