@@ -63,7 +63,8 @@ def _add_plugin_commands(argv: list[str]) -> None:
         ctx = _context.preload(path)
     except ConfigError:
         return  # the command itself reports the problem with its exit code
-    call_each(ctx.pm, "register_commands", {"cli": cli})  # a broken plugin is logged and left out
+    # a broken plugin is logged and left out; `config check` reports it again
+    ctx.command_failures = call_each(ctx.pm, "register_commands", {"cli": cli})
 
 
 def main(argv: list[str] | None = None) -> None:
