@@ -403,22 +403,22 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: Kwargs) -> list[
     wrappers = [impl for impl in impls if impl.wrapper or impl.hookwrapper]
     plain = [impl for impl in impls if not (impl.wrapper or impl.hookwrapper)]
     failures: list[HookFailure] = []
-    blamed: set[str] = set()
+    broken_wrappers: list[Any] = []
     for impl in reversed(plain):  # pluggy calls the end of the list first
         args = kwargs(impl.plugin_name) if callable(kwargs) else kwargs
         _check_arguments(caller, impl, args)
         others = [other.plugin for other in plain if other is not impl]
         try:
-            pm.subset_hook_caller(hook_name, others)(**args)
+            pm.subset_hook_caller(hook_name, others + broken_wrappers)(**args)
         except ConfigError:
             raise
         except Exception as exc:  # one broken plugin does not stop the host
             culprit = _culprit(exc, impl, wrappers)
-            failures.append(HookFailure(culprit, hook_name, exc))
-            if culprit not in blamed:  # a broken wrapper fails every call: say it once
-                blamed.add(culprit)
-                log.error("plugin %r failed in %s: %s: %s", culprit, hook_name, type(exc).__name__,
-                          exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            failures.append(HookFailure(culprit.plugin_name, hook_name, exc))
+            log.error("plugin %r failed in %s: %s: %s", culprit.plugin_name, hook_name,
+                      type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            if culprit is not impl:  # a broken wrapper is left out of the following calls
+                broken_wrappers.append(culprit.plugin)
     return failures
 
 
@@ -431,16 +431,16 @@ def _check_arguments(caller: Any, impl: Any, args: Mapping[str, Any]) -> None:
                         f"which plugin {impl.plugin_name!r} may use")
 
 
-def _culprit(exc: BaseException, impl: Any, wrappers: list[Any]) -> str:
-    """The plugin whose code raised: the innermost frame that belongs to the implementation or to
-    one of the wrappers around it (a wrapper may fail on its own); the implementation's if none."""
+def _culprit(exc: BaseException, impl: Any, wrappers: list[Any]) -> Any:
+    """The implementation whose code raised: the innermost frame that belongs to `impl` or to
+    one of the wrappers around it (a wrapper may fail on its own); `impl` if none does."""
     codes = {}
     for each in (impl, *wrappers):
         code = getattr(each.function, "__code__", None)
         if code is not None:
-            codes[code] = each.plugin_name
+            codes[code] = each
     tb = exc.__traceback__
-    found = impl.plugin_name
+    found = impl
     while tb is not None:
         found = codes.get(tb.tb_frame.f_code, found)
         tb = tb.tb_next
