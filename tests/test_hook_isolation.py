@@ -498,6 +498,9 @@ def test_config_check_fails_naming_an_old_style_hookwrapper(tmp_path):
     r = run(["config", "check", "--config", str(write_config(tmp_path))], tmp_path, env)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "plugin 'broken_plugin' left out: its report_stored uses the old-style hookwrapper=True" in r.stderr
+    r = run(["plugins", "--config", str(write_config(tmp_path))], tmp_path, env)
+    [line] = [line for line in r.stdout.splitlines() if "broken_plugin" in line]
+    assert line.startswith("off broken_plugin") and "report_stored uses the old-style hookwrapper" in line
 
 
 def test_config_check_fails_naming_an_action_left_out_and_why(tmp_path):

@@ -44,7 +44,7 @@ def plugins(as_json: bool, config_path: str | None) -> None:
     for i in infos:
         mark = "on " if i.enabled else "off"
         click.echo(f"{mark} {visible(i.name):<16} {visible(i.kind):<11} {visible(i.version):<8} "
-                   f"{visible(', '.join(i.hooks))}")
+                   f"{visible(', '.join(i.hooks) or i.error)}")
 
 
 @click.group()
