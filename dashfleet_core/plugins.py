@@ -22,6 +22,7 @@ import pluggy
 
 from . import hookspecs
 from .config import ConfigError, Settings
+from .text import visible
 
 log = logging.getLogger(__name__)
 
@@ -415,8 +416,9 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: Kwargs) -> list[
         except Exception as exc:  # one broken plugin does not stop the host
             culprit = _culprit(exc, impl, wrappers)
             failures.append(HookFailure(culprit.plugin_name, hook_name, exc))
+            # one line: the message may quote what an agent sent (a hostname), so no line breaks
             log.error("plugin %r failed in %s: %s: %s", culprit.plugin_name, hook_name,
-                      type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                      type(exc).__name__, visible(exc), exc_info=log.isEnabledFor(logging.DEBUG))
             if culprit is not impl:  # a broken wrapper is left out of the following calls
                 broken_wrappers.append(culprit.plugin)
     return failures

@@ -266,6 +266,19 @@ def test_raising_report_stored_and_health_changed_leave_the_report_stored_and_th
         "plugin 'exploding' failed in health_changed: RuntimeError: health_changed exploded")
 
 
+def test_the_failure_line_stays_one_line_when_the_error_quotes_what_an_agent_sent(dashfleet_settings, caplog):
+    class Quoting:
+        @hookimpl
+        def report_stored(self, report, health):
+            raise ValueError(f"cannot file {report.hostname}")
+
+    pm = make_plugin_manager(dashfleet_settings({}), entrypoints=False, extra=[("quoting", Quoting())])
+    report = Report(machine_id="m-1", hostname="pc\nERROR forged line", metrics={})
+    call_each(pm, "report_stored", {"report": report, "health": None})
+    assert failure_lines(caplog, "quoting", "report_stored") == [
+        "plugin 'quoting' failed in report_stored: ValueError: cannot file pc\u240aERROR forged line"]
+
+
 # --- hook options ----------------------------------------------------------------------------
 
 
