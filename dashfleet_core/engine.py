@@ -21,7 +21,7 @@ from .collectors import Reading
 from .config import Settings
 from .models import (MACHINE_ID_PATTERN, MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, METRIC_NAME_PATTERN,
                      Finding, Health, Report, StatusDocument, utcnow)
-from .plugins import Registry, gather, make_plugin_manager
+from .plugins import Registry, call_each, gather, make_plugin_manager
 from .storage import StorageFull
 
 log = logging.getLogger(__name__)
@@ -219,18 +219,12 @@ class Engine:
     # --- lifecycle hooks -----------------------------------------------------------------------
 
     def startup(self) -> None:
-        self._call_each("startup")
+        """Tell plugins the host is starting; a plugin whose hook raises is logged, not fatal."""
+        call_each(self.pm, "startup", {"engine": self})
 
     def shutdown(self) -> None:
-        self._call_each("shutdown")
-
-    def _call_each(self, hook_name: str) -> None:
-        """Call an event hook plugin by plugin, so one plugin's exception does not skip the rest."""
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(*[{"engine": self}[a] for a in impl.argnames])
-            except Exception:
-                log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
+        """Tell plugins the host is stopping; every plugin is called even if one raises."""
+        call_each(self.pm, "shutdown", {"engine": self})
 
 
 def _plugin_failure(kind: str, name: str, exc: Exception | str) -> Finding:

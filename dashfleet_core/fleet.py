@@ -31,7 +31,7 @@ from .engine import Engine, default_machine_id
 from .job_runner import JobRunnerLock, lock_path
 from .machine_keys import MachineKeys
 from .models import DEFAULT_ORG, Event, Health, Report, utcnow
-from .plugins import make_plugin_manager
+from .plugins import call_each, make_plugin_manager
 from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -156,13 +156,11 @@ class Fleet:
         if not items:
             return []
         results = self.storage.save_reports(items, org=org, received_at=utcnow(), by_seq=by_seq)
-        hook = self.pm.hook.report_stored
-        impls = hook.get_hookimpls()
-        if impls:
+        if self.pm.hook.report_stored.get_hookimpls():
             new = [item for item, stored in zip(items, results) if stored]
             with self._alerting_batch(new):
                 for report, health in new:
-                    self._notify_stored(impls, report, health)
+                    self._notify_stored(report, health)
         return results
 
     def _alerting_batch(self, items: list[tuple[Report, Health]]):
@@ -171,16 +169,10 @@ class Fleet:
             return contextlib.nullcontext()
         return self.alerting.batch([report.machine_id for report, _ in items])
 
-    @staticmethod
-    def _notify_stored(impls, report: Report, health: Health) -> None:
+    def _notify_stored(self, report: Report, health: Health) -> None:
         """Call each `report_stored` plugin on its own: the report is already committed, so one
         plugin's exception must neither skip the others nor turn the answer into an error."""
-        kwargs = {"report": report, "health": health}
-        for impl in impls:
-            try:
-                impl.function(*[kwargs[a] for a in impl.argnames])
-            except Exception:
-                log.exception("plugin %r failed in report_stored", impl.plugin_name)
+        call_each(self.pm, "report_stored", {"report": report, "health": health})
 
     # --- this server's own machine -------------------------------------------------------------
 

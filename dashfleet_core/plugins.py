@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 import pluggy
 
 from . import hookspecs
 from .config import ConfigError, Settings
+from .text import visible
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,14 @@ class PluginError(ConfigError):
     """
 
 
+class PluginRefused(PluginError):
+    """A plugin uses a hook option DashFleet does not support (old-style ``hookwrapper=True``).
+
+    At start-up the plugin is left out with this message logged (`dashfleet config check`
+    fails); a host or test registering the object itself gets the error.
+    """
+
+
 @dataclass
 class PluginInfo:
     """What `dashfleet plugins` shows for one plugin, loaded or not."""
@@ -52,6 +61,7 @@ class PluginInfo:
     version: str
     enabled: bool
     hooks: list[str] = field(default_factory=list)
+    error: str = ""  # why a plugin that config enables was left out at load
 
 
 @dataclass
@@ -201,7 +211,12 @@ def make_plugin_manager(
                 f"{type(exc).__name__}: {exc}; {hint}, or disable it with "
                 f"[plugins] disabled = [\"{cand.name}\"]"
             ) from None
-        _register(pm, plugin, cand.name)
+        try:
+            _register(pm, plugin, cand.name)
+        except PluginRefused as exc:
+            log.error("%s", exc)
+            info.enabled, info.error = False, str(exc)
+            continue
         info.hooks = _hook_names(pm, cand.name)
     pm.dashfleet_plugins = infos  # type: ignore[attr-defined]
     for name, plugin in extra:
@@ -256,6 +271,15 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
         ) from None
     except ValueError as exc:
         raise ConfigError(f"plugin {name!r} cannot be registered: {exc}") from None
+    old_style = sorted(impl.name for impl in pm.get_hookcallers(plugin) or []
+                       if any(i.hookwrapper and i.plugin is plugin for i in impl.get_hookimpls()))
+    if old_style:
+        pm.unregister(plugin)
+        raise PluginRefused(
+            f"plugin {name!r} left out: its {', '.join(old_style)} uses the old-style "
+            f"hookwrapper=True, which DashFleet does not support; write @hookimpl(wrapper=True) "
+            f"(a generator that yields once and returns the result), see docs/plugin-hooks.md"
+        )
 
 
 def _hook_names(pm: pluggy.PluginManager, name: str) -> list[str]:
@@ -319,6 +343,11 @@ class Registry(Generic[T]):
         self._items[name] = obj
         self.owner[name] = plugin
 
+    def discard_plugin(self, plugin: str) -> None:
+        """Forget what one plugin registered (its hook failed half-way: leave it out whole)."""
+        for name in [n for n, owner in self.owner.items() if owner == plugin]:
+            del self._items[name], self.owner[name]
+
     def __getitem__(self, name: str) -> T:
         return self._items[name]
 
@@ -344,46 +373,112 @@ class Registry(Generic[T]):
         return list(self._items)
 
 
-def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, *, isolate: bool = False,
+@dataclass(frozen=True)
+class HookFailure:
+    """One plugin's failure in one hook call: the plugin left out, the hook, the exception."""
+
+    plugin: str
+    hook: str
+    error: Exception
+
+    def __str__(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}"
+
+
+Kwargs = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
+
+
+def call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: Kwargs) -> list[HookFailure]:
+    """Call a hook plugin by plugin, in pluggy's order, so one plugin's failure skips no other.
+
+    The order is pluggy's (``tryfirst`` first, then the last registered, ``trylast`` last); each
+    implementation runs through pluggy's own caller with the hook's ``wrapper=True``
+    implementations around it, so a wrapper sees each plugin's result or exception. ``kwargs`` are
+    the hook's arguments, or a function of the plugin's name returning them (``register``
+    callbacks that know their plugin). An implementation that raises is logged in one line naming
+    the plugin, the hook and the error, and returned as a :class:`HookFailure`; a ``ConfigError``
+    (the plugin's settings are wrong) propagates, so the host stops with exit code 2.
+    """
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    wrappers = [impl for impl in impls if impl.wrapper or impl.hookwrapper]
+    plain = [impl for impl in impls if not (impl.wrapper or impl.hookwrapper)]
+    failures: list[HookFailure] = []
+    broken_wrappers: list[Any] = []
+    for impl in reversed(plain):  # pluggy calls the end of the list first
+        args = kwargs(impl.plugin_name) if callable(kwargs) else kwargs
+        _check_arguments(caller, impl, args)
+        others = [other.plugin for other in plain if other is not impl]
+        try:
+            pm.subset_hook_caller(hook_name, others + broken_wrappers)(**args)
+        except ConfigError:
+            raise
+        except Exception as exc:  # one broken plugin does not stop the host
+            culprit = _culprit(exc, impl, wrappers)
+            failures.append(HookFailure(culprit.plugin_name, hook_name, exc))
+            # one line: the message may quote what an agent sent (a hostname), so no line breaks
+            log.error("plugin %r failed in %s: %s: %s", culprit.plugin_name, hook_name,
+                      type(exc).__name__, visible(exc), exc_info=log.isEnabledFor(logging.DEBUG))
+            if culprit is not impl:  # a broken wrapper is left out of the following calls
+                broken_wrappers.append(culprit.plugin)
+    return failures
+
+
+def _check_arguments(caller: Any, impl: Any, args: Mapping[str, Any]) -> None:
+    """The host must pass every argument the hook declares (a host's bug, not a plugin's)."""
+    spec = caller.spec.argnames if caller.spec is not None else impl.argnames
+    missing = [arg for arg in (*spec, *impl.argnames) if arg not in args]
+    if missing:
+        raise TypeError(f"{caller.name}() called without {', '.join(dict.fromkeys(missing))}, "
+                        f"which plugin {impl.plugin_name!r} may use")
+
+
+def _culprit(exc: BaseException, impl: Any, wrappers: list[Any]) -> Any:
+    """The implementation whose code raised: the innermost frame that belongs to `impl` or to
+    one of the wrappers around it (a wrapper may fail on its own); `impl` if none does."""
+    codes = {}
+    for each in (impl, *wrappers):
+        code = getattr(each.function, "__code__", None)
+        if code is not None:
+            codes[code] = each
+    tb = exc.__traceback__
+    found = impl
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
+def gather(pm: pluggy.PluginManager, hook_name: str, kind: str, *, isolate: bool = True,
            **hook_args: Any) -> Registry[Any]:
     """Call one registration hook, plugin by plugin, and collect what each registers.
 
     `register(obj)` names the object by `obj.name`; `register(name, obj)` names it explicitly.
     Each plugin gets its own `register`, so the registry knows who supplied what. `hook_args` are
-    the hook's other arguments (e.g. `settings=`); an implementation receives the ones it names.
-    With `isolate`, a plugin whose hook raises is logged and listed in `registry.failures` instead
-    of stopping the caller (the engine does this for collectors and health checks).
+    the hook's other arguments (e.g. `settings=`). A plugin whose hook raises is left out (what it
+    registered before raising too), logged and listed in `registry.failures`; the host keeps
+    running. `isolate=False` raises the first failure instead (for callers that must not go on
+    without every plugin). A ConfigError always propagates (exit 2).
     """
     registry: Registry[Any] = Registry(kind)
-    hook = getattr(pm.hook, hook_name)
-    for impl in hook.get_hookimpls():  # registration order
 
-        def register(*args: Any, _plugin: str = impl.plugin_name) -> None:
+    def arguments(plugin: str) -> dict[str, Any]:
+        def register(*args: Any) -> None:
             if len(args) == 1:
                 obj = args[0]
-                registry.add(getattr(obj, "name", None), obj, _plugin)
+                registry.add(getattr(obj, "name", None), obj, plugin)
             elif len(args) == 2:
-                registry.add(args[0], args[1], _plugin)
+                registry.add(args[0], args[1], plugin)
             else:
                 raise PluginError(
-                    f"plugin {_plugin!r}: register() takes (obj) or (name, obj), got {len(args)} args"
+                    f"plugin {plugin!r}: register() takes (obj) or (name, obj), got {len(args)} args"
                 )
 
-        kwargs = {**hook_args, "register": register}
-        missing = [arg for arg in impl.argnames if arg not in kwargs]
-        if missing:
-            raise PluginError(
-                f"plugin {impl.plugin_name!r}: {hook_name}() asks for {', '.join(missing)}, "
-                f"which this host does not pass"
-            )
-        try:
-            impl.function(*[kwargs[arg] for arg in impl.argnames])
-        except ConfigError:  # a plugin's own settings are wrong: fail at start-up, exit 2
-            raise
-        except Exception as exc:  # one broken plugin does not stop the host; the engine reports it
-            if not isolate:
-                raise
-            log.error("plugin %r failed in %s: %s: %s", impl.plugin_name, hook_name,
-                      type(exc).__name__, exc)
-            registry.failures[impl.plugin_name] = f"{type(exc).__name__}: {exc}"
+        return {**hook_args, "register": register}
+
+    for failure in call_each(pm, hook_name, arguments):
+        if not isolate:
+            raise failure.error
+        registry.discard_plugin(failure.plugin)
+        registry.failures[failure.plugin] = str(failure)
     return registry

@@ -350,9 +350,11 @@ def open_storage(settings: Settings, pm, url: str | None = None) -> Storage:
     backends = gather(pm, "register_storage", "storage backend")
     if scheme not in backends:
         available = ", ".join(f"{s}://" for s in sorted(backends)) or "none (all disabled?)"
+        failed = "".join(f"; plugin {name!r} failed in register_storage: {problem}"
+                         for name, problem in backends.failures.items())
         raise ConfigError(
             f"{settings.source}: [storage] url {_redact(url)!r}: no storage plugin handles "
-            f"{scheme or 'this'}://; available: {available}"
+            f"{scheme or 'this'}://; available: {available}{failed}"
         )
     return backends[scheme](url, settings)
 

@@ -170,13 +170,10 @@ class Delivery:
         return [messages.single(event, told) for event, told in items]
 
     def _tell_plugins(self, events: list[Event]) -> None:
-        hook = self.alerting.fleet.pm.hook.health_changed
+        from .plugins import call_each
+
         for event in events:
-            for impl in hook.get_hookimpls():
-                try:
-                    impl.function(*[{"event": event}[a] for a in impl.argnames])
-                except Exception:
-                    log.exception("plugin %r failed in health_changed", impl.plugin_name)
+            call_each(self.alerting.fleet.pm, "health_changed", {"event": event})
 
     # --- send ----------------------------------------------------------------------------------
 

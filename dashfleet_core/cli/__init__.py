@@ -50,6 +50,7 @@ def _add_builtin_commands() -> None:
 
 def _add_plugin_commands(argv: list[str]) -> None:
     """Let plugins add commands; the config may come from `--config` anywhere in argv."""
+    from ..plugins import call_each
     from . import _context
 
     path = None
@@ -62,19 +63,15 @@ def _add_plugin_commands(argv: list[str]) -> None:
         ctx = _context.preload(path)
     except ConfigError:
         return  # the command itself reports the problem with its exit code
-    for impl in ctx.pm.hook.register_commands.get_hookimpls():
-        try:
-            impl.function(*[{"cli": cli}[arg] for arg in impl.argnames])
-        except Exception as exc:  # a broken plugin must not take the whole CLI down
-            log.error("plugin %r failed in register_commands: %s: %s", impl.plugin_name,
-                      type(exc).__name__, exc)
+    # a broken plugin is logged and left out; `config check` reports it again
+    ctx.command_failures = call_each(ctx.pm, "register_commands", {"cli": cli})
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     _add_builtin_commands()
-    _add_plugin_commands(argv)
     try:
+        _add_plugin_commands(argv)  # a plugin's ConfigError in register_commands: exit 2 too
         # Without standalone mode click returns ctx.exit(code)'s code instead of exiting.
         rc = cli.main(args=argv, prog_name="dashfleet", standalone_mode=False)
     except ConfigError as exc:

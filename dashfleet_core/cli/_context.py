@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pluggy
 
 from ..config import Settings, load_settings
-from ..plugins import make_plugin_manager
+from ..plugins import HookFailure, make_plugin_manager
 
 
 @dataclass
 class Context:
     settings: Settings
     pm: pluggy.PluginManager
+    # plugins whose register_commands raised while `main` built the command line
+    command_failures: list[HookFailure] = field(default_factory=list)
 
 
 # (config path, Context) built by `main` while it asked plugins for commands; reused by the

@@ -44,7 +44,7 @@ def plugins(as_json: bool, config_path: str | None) -> None:
     for i in infos:
         mark = "on " if i.enabled else "off"
         click.echo(f"{mark} {visible(i.name):<16} {visible(i.kind):<11} {visible(i.version):<8} "
-                   f"{visible(', '.join(i.hooks))}")
+                   f"{visible(', '.join(i.hooks) or i.error)}")
 
 
 @click.group()
@@ -55,15 +55,24 @@ def config() -> None:
 @config.command("check")
 @config_option
 def config_check(config_path: str | None) -> None:
-    """Validate the config file and load every enabled plugin; exit 2 on a problem."""
-    from ..engine import Engine
+    """Validate the config file, load every enabled plugin and call every registration hook;
+    list what each kind registers; exit 2 naming each problem (a host would log and go on)."""
+    from ..plugin_check import check_plugins
 
     ctx = _context.load(config_path)
-    engine = Engine(ctx.settings, ctx.pm)
+    found = check_plugins(ctx.settings, ctx.pm, ctx.command_failures)
+    counts = {kind: len(names) for kind, names in found.kinds.items()}
+    state = "ok" if not found.problems else f"{len(found.problems)} problem(s)"
     click.echo(
-        f"{ctx.settings.source}: ok; {len(engine.collectors)} collectors, "
-        f"{len(engine.health_checks)} health checks, storage {ctx.settings.storage.url}"
+        f"{ctx.settings.source}: {state}; {counts['collectors']} collectors, "
+        f"{counts['health checks']} health checks, storage {ctx.settings.storage.url}"
     )
+    for kind, names in found.kinds.items():
+        click.echo(f"  {kind} ({len(names)}): {visible(', '.join(names)) or '-'}")
+    for problem in found.problems:
+        click.echo(f"dashfleet: {visible(problem)}", err=True)
+    if found.problems:
+        raise click.exceptions.Exit(2)
 
 
 def add_commands(cli: click.Group) -> None:
