@@ -169,6 +169,25 @@ def test_raising_register_commands_and_register_routes_are_isolated(dashfleet_se
     assert len(failure_lines(caplog, "broken", "register_routes")) == 1
 
 
+def test_the_web_host_serves_when_a_plugin_s_register_routes_raises(settings_factory, caplog):
+    from dashfleet_core.fleet import Fleet
+    from dashfleet_web.app import create_app
+
+    class Broken:
+        @hookimpl
+        def register_routes(self, app):
+            raise RuntimeError("no routes today")
+
+    settings = settings_factory({"server.token": "a-fleet-token-for-this-test", "server.report_self": False})
+    fleet = Fleet(settings, make_plugin_manager(settings, entrypoints=False, extra=[("broken", Broken())]))
+    try:
+        app = create_app(fleet=fleet, start=False)
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        fleet.stop()
+    assert len(failure_lines(caplog, "broken", "register_routes")) == 1
+
+
 def test_a_configuration_error_still_stops_the_start(dashfleet_settings):
     class Strict:
         @hookimpl

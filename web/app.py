@@ -24,6 +24,7 @@ from flask import Flask
 
 from dashfleet_core.config import Settings, check_server_tokens, load_settings
 from dashfleet_core.fleet import Fleet
+from dashfleet_core.plugins import call_each
 
 from . import blueprints, client_address, errors, jsonbody, metrics, security
 from .token_file import resolve_fleet_token
@@ -76,7 +77,7 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     metrics.init_app(app)
     for module in _blueprint_modules():
         app.register_blueprint(module.bp)
-    fleet.pm.hook.register_routes(app=app)
+    call_each(fleet.pm, "register_routes", {"app": app})  # a raising plugin is left out, logged
 
     if start:
         fleet.start()
