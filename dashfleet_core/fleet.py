@@ -44,12 +44,25 @@ SAME_TIME_SECONDS = 0.001  # collected_at read back from storage may differ by r
 @dataclass(frozen=True)
 class Receipt:
     """What became of one report an agent sent: stored, a duplicate (stored before with the same
-    content), or a conflict (its seq is stored with other content; `last_seq` is the machine's
-    highest stored seq, after which the agent renumbers)."""
+    content), a conflict (its seq is stored with other content; `last_seq` is the machine's highest
+    stored seq, after which the agent renumbers), or refused (`error`, naming `fields`: a time that
+    cannot be true). Only a stored report or a duplicate is acknowledged."""
 
     stored: bool
     conflict: bool = False
     last_seq: int | None = None
+    error: str | None = None
+    fields: tuple[str, ...] = ()
+
+    @property
+    def acknowledged(self) -> bool:
+        return not self.conflict and self.error is None
+
+
+def conflict_message(report: Report, last_seq: int | None) -> str:
+    return (f"seq {report.seq} of machine {report.machine_id!r} is already stored with different content; "
+            f"nothing was stored. Send this report again numbered after last_seq ({last_seq}), "
+            "as the DashFleet agent does")
 
 
 def same_content(stored: Report, sent: Report) -> bool:
@@ -104,11 +117,43 @@ class Fleet:
 
     def receive(self, reports: list[Report], *, org: str = DEFAULT_ORG,
                 machine_key: str | None = None) -> list[Receipt]:
-        """What the report API does with an agent's request: check the machine key of every
-        machine in it (`MachineKeyError`, nothing stored, when one is refused), score and store
-        the reports, and tell a duplicate from a conflict. One `Receipt` per report, in order."""
-        by_seq = self.machine_keys.verify((r.machine_id for r in reports), machine_key, org=org)
-        stored = self.ingest(reports, org=org, by_seq=by_seq)
+        """What the report API does with an agent's request: refuse reports whose time cannot be
+        true, check the machine key of every machine in the request (`MachineKeyError`, nothing
+        stored, when one is refused), score and store the rest, and tell a duplicate from a
+        conflict. One `Receipt` per report, in order."""
+        now = utcnow()
+        receipts: list[Receipt | None] = []
+        accepted: list[Report] = []
+        for report in reports:
+            error = self.time_error(report, now)
+            receipts.append(Receipt(stored=False, error=error, fields=("collected_at",)) if error else None)
+            if not error:
+                accepted.append(report)
+        if accepted:
+            by_seq = self.machine_keys.verify((r.machine_id for r in accepted), machine_key, org=org)
+            results = iter(self._deliveries(accepted, self.ingest(accepted, org=org, by_seq=by_seq), org))
+            receipts = [receipt or next(results) for receipt in receipts]
+        return receipts  # type: ignore[return-value]  # every None was replaced
+
+    def time_error(self, report: Report, now) -> str | None:
+        """Why a report's `collected_at` cannot be true: too far ahead of the server's clock (its
+        charts and alerts would show the future), or older than the retention window (the next
+        retention run would delete it, or its clock says year 1)."""
+        max_ahead = self.settings.server.max_clock_ahead_seconds
+        max_age = self.settings.storage.retention_days * 86400.0
+        ahead = (report.collected_at - now).total_seconds()
+        when = report.collected_at.isoformat().replace("+00:00", "Z")
+        if ahead > max_ahead:
+            return (f"collected_at: {when} is {ahead:.0f} s ahead of the server's clock (at most {max_ahead:g} s, "
+                    f"[server] max_clock_ahead_seconds); set the clock of the machine that sent it (NTP)")
+        if -ahead > max_age:
+            return (f"collected_at: {when} is older than the retention window ({max_age / 86400:g} days, "
+                    f"[storage] retention_days); set the clock of the machine that sent it (NTP), or drop "
+                    f"reports that old")
+        return None
+
+    def _deliveries(self, reports: list[Report], stored: list[bool], org: str) -> list[Receipt]:
+        """Stored, duplicate or conflict, for reports that went to storage."""
         receipts: list[Receipt] = []
         conflicted: dict[str, int | None] = {}
         for report, was_stored in zip(reports, stored):
@@ -122,7 +167,8 @@ class Fleet:
             if report.machine_id not in conflicted:
                 conflicted[report.machine_id] = self.storage.max_seq(report.machine_id, org=org)
                 self._record_conflict(report, conflicted[report.machine_id], org)
-            receipts.append(Receipt(stored=False, conflict=True, last_seq=conflicted[report.machine_id]))
+            last = conflicted[report.machine_id]
+            receipts.append(Receipt(stored=False, conflict=True, last_seq=last, error=conflict_message(report, last)))
         return receipts
 
     def _record_conflict(self, report: Report, last_seq: int | None, org: str) -> None:

@@ -9,7 +9,6 @@ commit per request.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, request
@@ -19,7 +18,7 @@ from pydantic_core import to_json
 from dashfleet_core.echo import clip, clip_all
 from dashfleet_core.fleet import Receipt
 from dashfleet_core.machine_keys import HEADER as MACHINE_KEY_HEADER, MachineKeyError
-from dashfleet_core.models import Report, utcnow
+from dashfleet_core.models import Report
 from dashfleet_core.storage import StorageFull
 
 from ..app import get_fleet
@@ -126,7 +125,7 @@ def _store(reports: list[Report]) -> list[Receipt]:
     except StorageFull as exc:  # one line, not a traceback per request, on a disk that is full
         log.error("storing %d report(s) failed: %s", len(reports), exc)
         raise _unavailable("the server's disk is full") from None
-    except Exception as exc:
+    except Exception:
         log.exception("storing %d report(s) failed", len(reports))
         raise _unavailable("the server's storage is unavailable") from None
 
@@ -147,48 +146,20 @@ def _single(item: dict[str, Any]):
     return _answer_single(report)
 
 
-def _clock_error(report: Report, now: datetime, max_ahead: float, max_age: float) -> str | None:
-    """Why a report's `collected_at` cannot be true: too far ahead of the server's clock (its
-    charts and alerts would show the future), or older than the retention window (it would be
-    deleted by the next retention run, or come from a clock at year 1)."""
-    ahead = (report.collected_at - now).total_seconds()
-    when = report.collected_at.isoformat().replace('+00:00', 'Z')
-    if ahead > max_ahead:
-        return (f"collected_at: {when} is {ahead:.0f} s ahead of the server's clock (at most {max_ahead:g} s, "
-                f"[server] max_clock_ahead_seconds); set the clock of the machine that sent it (NTP)")
-    if -ahead > max_age:
-        return (f"collected_at: {when} is older than the retention window ({max_age / 86400:g} days, "
-                f"[storage] retention_days); set the clock of the machine that sent it (NTP), or drop "
-                f"reports that old")
-    return None
-
-
-def _clock() -> tuple[datetime, float, float]:
-    settings = get_fleet().settings
-    return utcnow(), settings.server.max_clock_ahead_seconds, settings.storage.retention_days * 86400.0
-
-
 def _answer_single(report: Report):
-    error = _clock_error(report, *_clock())
-    if error:
-        count_reports("rejected")
-        raise ApiError(422, f"the report was refused: {error}", fields=["collected_at"])
     receipt = _store([report])[0]
     if receipt.conflict:
         count_reports("rejected")
-        raise ApiError(409, _conflict_message(report, receipt), last_seq=receipt.last_seq)
+        raise ApiError(409, receipt.error, last_seq=receipt.last_seq)
+    if receipt.error:
+        count_reports("rejected")
+        raise ApiError(422, f"the report was refused: {receipt.error}", fields=list(receipt.fields))
     stored = receipt.stored
     count_reports("stored" if stored else "duplicate")
     answer = {"stored": stored, "machine_id": report.machine_id, "seq": report.seq}
     if not stored:
         answer["duplicate"] = True
     return _json_response(answer, 201 if stored else 200)
-
-
-def _conflict_message(report: Report, receipt: Receipt) -> str:
-    return (f"seq {report.seq} of machine {report.machine_id!r} is already stored with different content; "
-            f"nothing was stored. Send this report again numbered after last_seq ({receipt.last_seq}), "
-            "as the DashFleet agent does")
 
 
 def _json_response(document: dict[str, Any], status: int):
@@ -217,28 +188,22 @@ def _batch(items: list[Any]):
 
 def _answer_batch(count: int, valid: list[Report], where: list[int], rejected: dict[int, dict[str, Any]]):
     """Store the valid reports of a batch; one result per item, in the order they came."""
-    now, max_ahead, max_age = _clock()
-    errors = [_clock_error(report, now, max_ahead, max_age) for report in valid]
-    if any(errors):
-        for index, error in zip(where, errors):
-            if error:
-                rejected[index] = {"index": index, "ok": False, "error": error, "fields": ["collected_at"]}
-        where = [index for index, error in zip(where, errors) if not error]
-        valid = [report for report, error in zip(valid, errors) if not error]
     receipts = _store(valid) if valid else []
     results: list[dict[str, Any]] = [{} for _ in range(count)]
-    for index, answer in rejected.items():
-        results[index] = answer
     n_stored = n_dup = n_conflicts = 0
-    for index, report, receipt in zip(where, valid, receipts):
+    for index, receipt in zip(where, receipts):
         if receipt.conflict:
             n_conflicts += 1
             results[index] = {"index": index, "ok": False, "conflict": True, "last_seq": receipt.last_seq,
-                              "error": _conflict_message(report, receipt)}
+                              "error": receipt.error}
+        elif receipt.error:
+            rejected[index] = {"index": index, "ok": False, "error": receipt.error, "fields": list(receipt.fields)}
         else:
             n_stored += receipt.stored
             n_dup += not receipt.stored
             results[index] = {"index": index, "ok": True, "stored": receipt.stored}
+    for index, answer in rejected.items():
+        results[index] = answer
     n_rejected = len(rejected)
     count_reports("stored", n_stored)
     count_reports("duplicate", n_dup)
