@@ -60,7 +60,8 @@ def test_a_backend_breaking_the_contract_fails_it_with_pytest_s_explanation(tmp_
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "1 failed, 1 passed" in out, out
-    assert "FAILED tests/test_forgetful.py::TestForgetful::test_kv_add_creates_only_when_absent_or_expired" in out
+    failed = "tests/test_forgetful.py::TestForgetful::test_kv_add_creates_only_when_absent_or_expired"
+    assert f"FAILED {failed}" in out, out
     # the contract's plain assert was rewritten by pytest: the failing call is spelled out
     assert "assert True is False" in out and "where True = " in out, out
 
@@ -81,7 +82,8 @@ def test_a_subclass_without_storage_url_is_told_what_to_define(tmp_path):
 def test_loading_the_pytest_plugin_imports_neither_the_suite_nor_flask():
     """`dashfleet_core.testing` is loaded by every pytest run where DashFleet is installed."""
     code = ("import sys, dashfleet_core.testing as t; "
-            "print(sorted(m for m in ('flask', 'dashfleet_core.testing.storage_contract') if m in sys.modules)); "
+            "heavy = ('flask', 'dashfleet_core.testing.storage_contract'); "
+            "print(sorted(m for m in heavy if m in sys.modules)); "
             "print(t.StorageContract.__module__)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
