@@ -20,14 +20,14 @@ from dashfleet_core.models import DEFAULT_ORG, MachineState, utcnow
 def previous_machines(storage, org: str = DEFAULT_ORG, seen_since: datetime | None = None) -> list[MachineState]:
     """`machines()` of the SQL backends as it was before the row cache and epoch-number times
     (commit 3aa9db2): every row as MachineState JSON with ISO times, validated by pydantic."""
-    from dashfleet_plugins.storage._sql import _MACHINE_LIST, _quote, epoch, from_epoch
+    from dashfleet_plugins.storage._sql.codecs import MACHINE_LIST, epoch, from_epoch, quote
 
     def as_json(row: tuple) -> str:
         (org_, machine_id, hostname, os_name, agent_version, last_seq, first_seen, last_seen,
          collected, metrics, facts, health, spool_dropped) = row
         return (
-            f'{{"org":{_quote(org_)},"machine_id":{_quote(machine_id)},"hostname":{_quote(hostname)},'
-            f'"os":{_quote(os_name)},"agent_version":{_quote(agent_version)},'
+            f'{{"org":{quote(org_)},"machine_id":{quote(machine_id)},"hostname":{quote(hostname)},'
+            f'"os":{quote(os_name)},"agent_version":{quote(agent_version)},'
             f'"last_seq":{"null" if last_seq is None else int(last_seq)},'
             f'"first_seen":"{from_epoch(first_seen).isoformat()}",'
             f'"last_seen":"{from_epoch(last_seen).isoformat()}",'
@@ -42,14 +42,14 @@ def previous_machines(storage, org: str = DEFAULT_ORG, seen_since: datetime | No
         params.append(epoch(seen_since))
     with storage._transaction(write=False) as tx:
         rows = tx.all(sql + " ORDER BY machine_id", params)
-    return _MACHINE_LIST.validate_json("[" + ",".join(map(as_json, rows)) + "]")
+    return MACHINE_LIST.validate_json("[" + ",".join(map(as_json, rows)) + "]")
 
 
 def _forget(fleet) -> None:
-    from dashfleet_plugins.storage._sql import _StateCache
+    from dashfleet_plugins.storage._sql.codecs import StateCache
     from dashfleet_web import fleetview
 
-    fleet.storage._states = _StateCache()
+    fleet.storage._states = StateCache()
     fleetview._entries = {}
 
 

@@ -65,7 +65,7 @@ def timed(func, repeat: int, before=None) -> float:
 
 
 def storage_part(name: str, url: str, n: int, repeat: int) -> None:
-    from dashfleet_plugins.storage._sql import _StateCache
+    from dashfleet_plugins.storage._sql.codecs import StateCache
 
     rng = random.Random(7)
     settings = Settings()
@@ -81,7 +81,7 @@ def storage_part(name: str, url: str, n: int, repeat: int) -> None:
             st.save_reports([(make_report(m, seq[0], at, rng), OK) for m in rng.sample(machines, n // 10)])
 
         def forget():
-            st._states = _StateCache()
+            st._states = StateCache()
 
         st.machines()
         warm = timed(st.machines, repeat)

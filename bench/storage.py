@@ -88,7 +88,7 @@ def median_ms(func, repeat: int) -> float:
 def populate(st, machines: list[str], per_machine: int, end: float, rng: random.Random,
              extra_machine: str | None = None, extra_samples: int = 0, chunk: int = 20000) -> None:
     """Bulk-load `per_machine` samples for each machine, one a minute up to `end` (epoch)."""
-    from dashfleet_plugins.storage._sql import pack_extra
+    from dashfleet_plugins.storage._sql.codecs import pack_extra
 
     # one real save per machine at `end` makes the machine rows and their `details` rows
     everyone = machines + ([extra_machine] if extra_machine else [])

@@ -4,7 +4,8 @@ A backend is a plugin that registers a URL scheme (`register_storage`). Every ro
 organisation (`org`, `DEFAULT_ORG` until tenants exist), and every method takes it, so no query can
 forget the scope. Times are timezone-aware UTC datetimes.
 
-The contract is tested once for all backends in `tests/test_storage_contract.py`.
+The contract's tests ship as `dashfleet_core.testing.StorageContract`, so every backend (the
+built-in ones in `tests/test_storage_contract.py`, a third party's in its own tests) runs the same.
 """
 
 from __future__ import annotations

@@ -76,9 +76,13 @@ def test_disabling_it_removes_its_metric(tmp_path):
 
 
 def test_its_own_tests_pass_with_the_published_fixtures(tmp_path):
-    """The plugin's test suite uses dashfleet_engine & co. from the pytest11 entry point only."""
+    """The plugin's test suite uses dashfleet_engine & co. from the pytest11 entry point only,
+    and runs the shipped storage contract suite (every one of its tests) on a backend."""
+    from dashfleet_core.testing import StorageContract
+
+    contract = sum(name.startswith("test_") for name in dir(StorageContract))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         str(EXAMPLE / "tests")], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "4 passed" in r.stdout
+    assert f"{4 + contract} passed" in r.stdout

@@ -10,7 +10,7 @@ import pytest
 
 from dashfleet_core.models import Health, Report
 from dashfleet_core.storage import StorageError, open_storage
-from dashfleet_plugins.storage._sql import SQLITE, _migrations
+from dashfleet_plugins.storage._sql.schema import SQLITE, migrations
 
 OK = Health(score=100, status="ok")
 
@@ -69,7 +69,7 @@ def test_an_older_schema_is_migrated_at_start_keeping_its_data(opener, tmp_path)
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE dashfleet_schema (version INTEGER NOT NULL)")
     conn.execute("INSERT INTO dashfleet_schema VALUES (1)")
-    for statement in _migrations(SQLITE)[0]:
+    for statement in migrations(SQLITE)[0]:
         conn.execute(statement)
     conn.execute("INSERT INTO details (digest, body) VALUES ('d', ?)",
                  ('{"hostname":"h","os":"","agent_version":"","facts":{},"extra_names":[]}',))
@@ -78,7 +78,7 @@ def test_an_older_schema_is_migrated_at_start_keeping_its_data(opener, tmp_path)
     conn.commit()
     conn.close()
     st = opener(f"sqlite:///{path}")
-    assert st.schema_version() == len(_migrations(SQLITE))
+    assert st.schema_version() == len(migrations(SQLITE))
     assert [(s.seq, s.metrics) for s in st.history("old-pc")] == [(5, {"cpu.percent": 12.5})]
     indexes = {r[0] for r in st._connection().execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "samples_chart" in indexes and "samples_machine_time" not in indexes

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dashfleet_core import hookimpl
 from dashfleet_core.storage import StorageError, _redact
 
-from ._sql import POSTGRESQL, SAMPLE_COLUMNS, SqlStorage, _Tx
+from ._sql import POSTGRESQL, SAMPLE_COLUMNS, SqlStorage, Tx
 
 MIGRATION_LOCK = 0x64617368  # pg_advisory_xact_lock key: one process migrates the schema at a time
 INSTALL_HINT = "pip install 'dashfleet[postgresql]'"
@@ -91,16 +91,16 @@ class PostgresStorage(SqlStorage):
         return self._url
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[_Tx]:
+    def _transaction(self, write: bool) -> Iterator[Tx]:
         if self._pid != os.getpid():  # forked after opening (gunicorn --preload): the parent's
             with self._fork_lock:     # pool threads and connections are not ours to use
                 if self._pid != os.getpid():
                     self._open_pool()
         with self._pool.connection() as conn:  # commits on success, rolls back on an exception
             with conn.cursor() as cur:
-                yield _Tx(cur, convert=True)
+                yield Tx(cur, convert=True)
 
-    def _lock_for_migration(self, tx: _Tx) -> None:
+    def _lock_for_migration(self, tx: Tx) -> None:
         tx.one("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
 
     def bulk_insert_samples(self, rows: list[tuple]) -> None:

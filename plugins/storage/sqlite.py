@@ -26,7 +26,7 @@ from dashfleet_core import hookimpl
 from dashfleet_core.private_files import private_file, private_folder, tighten
 from dashfleet_core.storage import StorageError, StorageFull, url_path
 
-from ._sql import SQLITE, SqlStorage, _Tx
+from ._sql import SAMPLE_COLUMNS, SQLITE, SqlStorage, Tx
 
 try:
     import fcntl
@@ -126,12 +126,12 @@ class SqliteStorage(SqlStorage):
         return self._connection().execute(sql, tuple(params)).fetchall()
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[_Tx]:
+    def _transaction(self, write: bool) -> Iterator[Tx]:
         conn = self._connection()
         with self._writer_turn() if write else nullcontext():
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield _Tx(conn, convert=False)
+                yield Tx(conn, convert=False)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
@@ -165,8 +165,6 @@ class SqliteStorage(SqlStorage):
 
     def bulk_insert_samples(self, rows: list[tuple]) -> None:
         """Insert raw `samples` rows (columns as `SAMPLE_COLUMNS`), for benchmarks only."""
-        from ._sql import SAMPLE_COLUMNS
-
         marks = ", ".join("?" for _ in SAMPLE_COLUMNS)
         with self._transaction(write=True) as tx:
             tx.many(f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES ({marks})", rows)

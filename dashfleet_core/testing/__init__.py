@@ -17,14 +17,42 @@ Installed with DashFleet, these fixtures are available in any test suite without
   -> an Engine on a fresh plugin manager with those plugins registered; ``enabled`` is the
   ``[plugins] enabled`` allow-list (plugin names, including yours).
 
-The fixtures import DashFleet only when used, so loading this plugin costs pytest nothing.
+And one class: ``StorageContract``, the storage contract's test suite, for a storage backend's
+own tests (subclass it with a ``storage_url`` fixture; see ``storage_contract.py``)::
+
+    from dashfleet_core.testing import StorageContract
+
+    class TestMyBackend(StorageContract):
+        @pytest.fixture
+        def storage_url(self, tmp_path):
+            return f"mydb:///{tmp_path}/fleet.db"
+
+The fixtures import DashFleet only when used, and ``StorageContract`` only when imported, so
+loading this plugin costs pytest nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# the contract's plain asserts get pytest's explanations in a backend's test run too
+pytest.register_assert_rewrite("dashfleet_core.testing.storage_contract")
+
+if TYPE_CHECKING:
+    from .storage_contract import StorageContract
+
+__all__ = ["StorageContract"]
+
+
+def __getattr__(name: str) -> Any:
+    """`StorageContract` is imported on first use: it imports the models and the plugin manager."""
+    if name == "StorageContract":
+        from .storage_contract import StorageContract
+
+        return StorageContract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _plugin_name(plugin: Any) -> str:
