@@ -104,7 +104,7 @@ def test_hook_register_storage(dashfleet_settings):
 
 
 def test_hook_register_exporters(dashfleet_engine):
-    from dashfleet_core.cli.watch import record_of
+    from dashfleet_core.exporting import export_record
 
     class Plugin:
         @hookimpl
@@ -124,7 +124,7 @@ def test_hook_register_exporters(dashfleet_engine):
     engine = dashfleet_engine(Plugin(), enabled=["cpu", "Plugin"])
     exporters = gather(engine.pm, "register_exporters", "exporter")
     assert {"csv", "jsonl", "names"} <= set(exporters.names())
-    record = record_of(*engine.cycle("m-1", 1))
+    record = export_record(*engine.cycle("m-1", 1))
     outputs = {}
     for name in ("csv", "jsonl", "names"):
         stream = io.StringIO()
