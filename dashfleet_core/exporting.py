@@ -12,7 +12,11 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # only for type hints: importing this module stays cheap
+    import pluggy
+
+    from .config import Settings
     from .models import Health, Report
+    from .plugins import Registry
     from .storage import StoredReport
 
 # The keys every record has, in this order; stored reports add STORED_KEYS, and `health` comes last.
@@ -94,14 +98,15 @@ def prepare_sink(sink: Any, records: Callable[[], Iterable[dict[str, Any]]]) -> 
         prepare(records())
 
 
-def exporters(pm: Any, settings: Any) -> Any:
-    """Every enabled exporter, by name (a `Registry` filled by `register_exporters`)."""
+def exporters(pm: pluggy.PluginManager, settings: Settings) -> Registry[ExporterFactory]:
+    """Every enabled exporter, by name. A plugin whose `register_exporters` raises is logged and
+    left out (its formats are then unknown), so it cannot break the other exports or `watch`."""
     from .plugins import gather
 
-    return gather(pm, "register_exporters", "exporter", settings=settings)
+    return gather(pm, "register_exporters", "exporter", isolate=True, settings=settings)
 
 
-def unknown_exporter(name: str, registry: Any) -> str:
+def unknown_exporter(name: str, registry: Iterable[str]) -> str:
     """What to tell someone who named an exporter that is not there."""
     return (f"no exporter named {name!r} is enabled (enabled: {', '.join(sorted(registry)) or 'none'}); "
             f"install the plugin that provides it, or check [plugins] enabled/disabled")

@@ -58,6 +58,18 @@ def register_exporters(register, settings):
 '''
 
 
+BROKEN = '''
+from dashfleet_core import hookimpl
+
+PLUGIN_NAME = "broken_exporter"
+
+
+@hookimpl
+def register_exporters(register):
+    raise RuntimeError("exporter backend missing")
+'''
+
+
 @pytest.fixture
 def plugin_env(tmp_path):
     """A folder with the exporter module on PYTHONPATH and a config that loads it."""
@@ -147,3 +159,12 @@ def test_export_command_takes_the_plugin_exporter(tmp_path, plugin_env):
     assert "received_at" in lines[0] and "org" in lines[0] and lines[2] == "closed"
     r = run(["export", "--format", "nosuch", "--storage", url], tmp_path, plugin_env)
     assert r.returncode == 2 and "no exporter named 'nosuch'" in r.stderr, r.stderr
+
+
+def test_a_plugin_whose_register_exporters_raises_is_left_out(tmp_path, plugin_env):
+    (tmp_path / "broken_exporter.py").write_text(BROKEN)
+    (tmp_path / "dashfleet.toml").write_text('[plugins]\nmodules = ["lines_exporter", "broken_exporter"]\n')
+    r = run(["watch", "--count", "1", "--plain", "--export", "lines:a.txt"], tmp_path, plugin_env)
+    assert r.returncode == 0, r.stderr
+    assert "'broken_exporter' failed in register_exporters: RuntimeError: exporter backend missing" in r.stderr
+    assert (tmp_path / "a.txt").read_text().splitlines()[-1] == "closed"
