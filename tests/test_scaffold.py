@@ -68,7 +68,8 @@ def test_every_kind_installs_and_its_generated_tests_pass(tmp_path):
         python = throwaway_venv(where)
         r = run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                  *map(str, packages.values())], tmp_path, timeout=300)
-        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.returncode == 0, (r.stdout + r.stderr + "\n(the build backend comes from this "
+                                   "environment: `pip install -e '.[test]'` brings setuptools>=70.1)")
         # One pytest run over every package's tests (a pytest start-up costs seconds here), from
         # outside the package folders so the tests import the installed copies; the fixtures
         # come from DashFleet's pytest11 entry point.
