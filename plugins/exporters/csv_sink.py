@@ -55,8 +55,9 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def columns_for(*records: dict[str, Any]) -> list[str]:
-    """The header a file holding `records` gets: every metric and fact any of them has."""
+def columns_for(records: Iterable[dict[str, Any]]) -> list[str]:
+    """The header a file holding `records` gets: every metric and fact any of them has (one pass,
+    nothing kept: an export of millions of reports does not hold them in memory)."""
     metrics: set[str] = set()
     facts: set[str] = set()
     health = False
@@ -86,7 +87,7 @@ class CsvSink:
     def prepare(self, records: Iterable[dict[str, Any]]) -> None:
         """Fix the columns from every record to come (`dashfleet export`), so none is left out."""
         if self._columns is None:
-            self._columns = columns_for(*records)
+            self._columns = columns_for(records)
 
     def resume(self, existing: IO[str]) -> None:
         """Appending to a file that has a header: keep its columns and do not repeat it."""
@@ -98,7 +99,7 @@ class CsvSink:
     def write(self, record: dict[str, Any]) -> None:
         row = flatten(record)
         if self._columns is None:
-            self._columns = columns_for(record)
+            self._columns = columns_for([record])
         if not self._header_written:
             self._writer.writerow([csv_cell(col) for col in self._columns])
             self._header_written = True
