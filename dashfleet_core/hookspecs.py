@@ -58,14 +58,15 @@ def register_storage(register):
 
 
 @hookspec
-def register_exporters(register):
-    """Register export sinks (CSV, JSONL, ...).
+def register_exporters(register, settings):
+    """Register exporters (CSV, JSONL, ...).
 
-    Call ``register(name, factory)``: ``factory(stream)`` takes an open text stream and returns an
-    object with ``write(record: dict)`` and ``close()`` (which flushes but does not close the
-    stream: the caller owns it). ``record`` has ``machine_id``, ``seq``, ``collected_at``,
-    ``metrics`` and ``facts``, and optionally ``health`` (``score``, ``status``, ``findings``).
-    Used by ``dashfleet watch --export-*`` and ``dashfleet export``; return value ignored.
+    Call ``register(name, factory)``: ``factory(stream)`` takes an open text stream and returns a
+    :class:`dashfleet_core.exporting.ExportSink`: ``write(record: dict)`` and ``close()`` (which
+    flushes but does not close the stream: the caller owns it). Records are built by
+    :func:`dashfleet_core.exporting.export_record`. ``settings`` as for ``register_collectors``
+    (optional in an implementation). Used by ``dashfleet watch --export FORMAT:PATH`` and
+    ``dashfleet export --format FORMAT``; return value ignored.
     """
 
 

@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 
 # Sub-packages of dashfleet_plugins, in load order. `[plugins] enabled` is an allow-list of
 # collectors (and third-party plugins): the other built-in kinds are selected elsewhere — storage
-# by its URL or a command-line flag, health checks by `[health]`, notifiers by their own settings
+# by its URL, exporters by a command-line flag, health checks by `[health]`, notifiers by their own settings
 # (a webhook URL), actions by `[actions] allowed` — so listing collectors must not silently turn
 # off alerting or remediation. `disabled` still turns any plugin off.
-BUILTIN_KINDS = ("collectors", "health", "storage", "notifiers", "actions")
-SELECTED_ELSEWHERE = {"storage", "health", "notifiers", "actions"}
+BUILTIN_KINDS = ("collectors", "health", "storage", "exporters", "notifiers", "actions")
+SELECTED_ELSEWHERE = {"storage", "exporters", "health", "notifiers", "actions"}
 
 
 class PluginError(ConfigError):

@@ -1,4 +1,4 @@
-"""The CSV and JSONL export sinks (plugins/storage/csv_sink.py, jsonl_sink.py)."""
+"""The CSV and JSONL exporters (plugins/exporters/csv_sink.py, jsonl_sink.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dashfleet_plugins.storage.csv_sink import CsvSink, read_header
-from dashfleet_plugins.storage.jsonl_sink import JsonlSink
+from dashfleet_plugins.exporters.csv_sink import CsvSink
+from dashfleet_plugins.exporters.jsonl_sink import JsonlSink
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -63,13 +63,26 @@ def test_csv_appending_reuses_the_existing_header(tmp_path):
     path = tmp_path / "a.csv"
     with open(path, "w", newline="") as fh:
         CsvSink(fh).write(record(1, {"b": 1.0, "a": 2.0}))
-    header = read_header(path)
-    with open(path, "a", newline="") as fh:
-        CsvSink(fh, columns=header, header_written=True).write(record(2, {"a": 5.0, "b": 6.0}))
+    with open(path, "a", newline="") as fh, open(path, newline="") as existing:
+        sink = CsvSink(fh)
+        sink.resume(existing)
+        sink.write(record(2, {"a": 5.0, "b": 6.0, "c": 7.0}))
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
+    assert len(rows) == 3  # one header: the file's own
     assert rows[0][3:] == ["a", "b"] and rows[2][3:] == ["5.0", "6.0"]
-    assert read_header(tmp_path / "missing.csv") is None
+
+
+def test_csv_prepare_takes_the_columns_of_every_record():
+    out = io.StringIO()
+    sink = CsvSink(out)
+    records = [record(1, {"a": 1.0}), record(2, {"b": 2.0}, {"os": "x"})]
+    sink.prepare(iter(records))
+    for rec in records:
+        sink.write(rec)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == ["machine_id", "seq", "collected_at", "a", "b", "fact:os"]
+    assert rows[2][3:] == ["", "2.0", "x"]  # the later record's metric is not left out
 
 
 def test_jsonl_one_object_per_line():

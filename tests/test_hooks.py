@@ -103,12 +103,14 @@ def test_hook_register_storage(dashfleet_settings):
     assert gather(pm, "register_storage", "storage backend").owner["memtest"] == "memtest-plugin"
 
 
-def test_hook_register_exporters(dashfleet_engine):
-    from dashfleet_core.cli.watch import record_of
+def test_hook_register_exporters(dashfleet_engine, dashfleet_settings):
+    from dashfleet_core.exporting import export_record, exporters as registry_of
 
     class Plugin:
         @hookimpl
-        def register_exporters(self, register):
+        def register_exporters(self, register, settings):
+            end = settings.plugins.settings_for("Plugin").get("end", "closed")
+
             class Names:
                 def __init__(self, stream):
                     self.stream = stream
@@ -117,14 +119,15 @@ def test_hook_register_exporters(dashfleet_engine):
                     self.stream.write(",".join(sorted(record["metrics"])) + "\n")
 
                 def close(self):
-                    self.stream.write("closed\n")
+                    self.stream.write(end + "\n")
 
             register("names", Names)
 
-    engine = dashfleet_engine(Plugin(), enabled=["cpu", "Plugin"])
-    exporters = gather(engine.pm, "register_exporters", "exporter")
+    settings = dashfleet_settings({"plugins": {"enabled": ["cpu", "Plugin"], "Plugin": {"end": "done"}}})
+    engine = dashfleet_engine(Plugin(), settings=settings)
+    exporters = registry_of(engine.pm, engine.settings)
     assert {"csv", "jsonl", "names"} <= set(exporters.names())
-    record = record_of(*engine.cycle("m-1", 1))
+    record = export_record(*engine.cycle("m-1", 1))
     outputs = {}
     for name in ("csv", "jsonl", "names"):
         stream = io.StringIO()
@@ -135,7 +138,8 @@ def test_hook_register_exporters(dashfleet_engine):
     header, row = outputs["csv"].splitlines()[:2]
     assert header.startswith("machine_id,seq,collected_at,health.score") and row.startswith("m-1,1,")
     assert json.loads(outputs["jsonl"])["metrics"]["cpu.percent"] == record["metrics"]["cpu.percent"]
-    assert outputs["names"].splitlines()[-1] == "closed" and "cpu.percent" in outputs["names"]
+    assert outputs["names"].splitlines()[-1] == "done" and "cpu.percent" in outputs["names"]
+    assert record["collected_at"].utcoffset() is not None  # a timezone-aware datetime
 
 
 def test_hook_register_notifiers(dashfleet_pm, dashfleet_register):

@@ -37,8 +37,8 @@ def test_builtins_are_registered_under_their_names():
 
 def test_plugin_name_constant_is_read_without_importing_the_module():
     found = {c.module: c.name for c in builtin_candidates()}
-    assert found["dashfleet_plugins.storage.csv_sink"] == "csv"
-    assert found["dashfleet_plugins.storage.jsonl_sink"] == "jsonl"
+    assert found["dashfleet_plugins.exporters.csv_sink"] == "csv"
+    assert found["dashfleet_plugins.exporters.jsonl_sink"] == "jsonl"
 
 
 def test_a_disabled_plugin_is_never_imported():

@@ -4,11 +4,9 @@ progress go to stderr, so `dashfleet export > file` is always clean."""
 
 from __future__ import annotations
 
-import inspect
 import re
 import sys
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import click
 
@@ -47,38 +45,8 @@ def _open(ctx: _context.Context, url: str | None):
         raise click.ClickException(str(exc)) from None
 
 
-def export_record(stored) -> dict[str, Any]:
-    """One stored report as an export record: the sink contract's keys first, then the rest."""
-    r = stored.report
-    return {
-        "machine_id": r.machine_id, "seq": r.seq, "collected_at": r.collected_at.isoformat(),
-        "metrics": r.metrics, "facts": r.facts, "org": stored.org, "hostname": r.hostname,
-        "os": r.os, "agent_version": r.agent_version, "received_at": stored.received_at.isoformat(),
-        "health": stored.health.model_dump(mode="json"),
-    }
-
-
-def _make_sink(factory, stream, storage, filters) -> Any:
-    """A sink whose columns are fixed up front (CSV) gets every metric and fact of the export."""
-    try:
-        accepts_columns = "columns" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        accepts_columns = False
-    if not accepts_columns:
-        return factory(stream)
-    from dashfleet_plugins.storage.csv_sink import BASE_COLUMNS, FACT_PREFIX, HEALTH_COLUMNS
-
-    metrics: set[str] = set()
-    facts: set[str] = set()
-    for stored in storage.iter_reports(**filters):
-        metrics.update(stored.report.metrics)
-        facts.update(stored.report.facts)
-    columns = [*BASE_COLUMNS, *HEALTH_COLUMNS, *sorted(metrics), *(FACT_PREFIX + f for f in sorted(facts))]
-    return factory(stream, columns=columns)
-
-
 @click.command()
-@click.option("--format", "fmt", required=True, help="Export sink: csv or jsonl (or a plugin's).")
+@click.option("--format", "fmt", required=True, help="Exporter: csv, jsonl or a plugin's.")
 @click.option("--machine", "machine_id", default=None, help="Only this machine id.")
 @click.option("--since", default=None, help="From this time on: ISO-8601 or an age (30d, 12h).")
 @click.option("--until", default=None, help="Up to this time: ISO-8601 or an age.")
@@ -89,24 +57,24 @@ def _make_sink(factory, stream, storage, filters) -> Any:
 @config_option
 def export(fmt: str, machine_id: str | None, since: str | None, until: str | None, org: str | None,
            output: str | None, url: str | None, config_path: str | None) -> None:
-    """Write stored reports, oldest first, one per line (CSV or JSONL), to stdout or --output."""
-    from ..plugins import gather
+    """Write stored reports, oldest first, with an exporter (csv, jsonl, ...), to stdout or --output."""
+    from ..exporting import exporters, prepare_sink, stored_record, unknown_exporter
 
     ctx = _context.load(config_path)
-    sinks = gather(ctx.pm, "register_exporters", "export sink")
-    if fmt not in sinks:
-        raise click.BadParameter(f"{fmt!r} is not an export format; available: "
-                                 f"{', '.join(sorted(sinks)) or 'none'}", param_hint="--format")
+    registry = exporters(ctx.pm, ctx.settings)
+    if fmt not in registry:
+        raise click.BadParameter(unknown_exporter(fmt, registry), param_hint="--format")
     filters = {"org": org, "machine_id": machine_id, "since": parse_when(since, "--since"),
                "until": parse_when(until, "--until")}
     storage = _open(ctx, url)
     try:
         stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
         try:
-            sink = _make_sink(sinks[fmt], stream, storage, filters)
+            sink = registry[fmt](stream)
+            prepare_sink(sink, lambda: (stored_record(s) for s in storage.iter_reports(**filters)))
             count = 0
             for stored in storage.iter_reports(**filters):
-                sink.write(export_record(stored))
+                sink.write(stored_record(stored))
                 count += 1
             sink.close()
         finally:

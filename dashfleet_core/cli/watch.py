@@ -1,8 +1,10 @@
-"""`dashfleet watch`: a live view of this machine in the terminal, with optional CSV/JSONL export.
+"""`dashfleet watch`: a live view of this machine in the terminal, optionally exported.
 
-The export files are written where the user says (relative paths are taken from the current
-folder) and are appended to when they already exist, so a restarted watch loses nothing. The
-writers are the `csv` and `jsonl` export-sink plugins (`register_exporters`).
+`--export FORMAT:PATH` (repeatable) writes every snapshot with any enabled exporter
+(`register_exporters`: the built-in `csv` and `jsonl`, or a plugin's); `--export-csv` and
+`--export-jsonl` are its aliases. The files are written where the user says (relative paths are
+taken from the current folder) and are appended to when they already exist, so a restarted watch
+loses nothing.
 """
 
 from __future__ import annotations
@@ -103,33 +105,56 @@ def render(doc: Any, units: list[tuple[re.Pattern[str], str]], title: str = "") 
 # --- export ----------------------------------------------------------------------------------------
 
 
-def open_exports(pm, targets: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
-    """Open each (sink name, path) for appending; returns (path, sink, file) triples."""
-    from ..plugins import gather
+def export_targets(export: Iterable[str], csv_path: str | None = None,
+                   jsonl_path: str | None = None) -> list[tuple[str, str]]:
+    """(exporter name, path) pairs from `--export FORMAT:PATH` and its `--export-csv/-jsonl` aliases."""
+    targets = [(name, path) for name, path in (("csv", csv_path), ("jsonl", jsonl_path)) if path]
+    for value in export:
+        name, sep, path = value.partition(":")
+        if not sep or not name or not path:
+            raise click.BadParameter(
+                f"{value!r} is not FORMAT:PATH; write e.g. --export csv:snapshots.csv "
+                f"(FORMAT is an exporter's name, see `dashfleet plugins`)", param_hint="--export")
+        targets.append((name, path))
+    return targets
 
-    exporters = gather(pm, "register_exporters", "exporter")
-    opened = []
+
+def open_exports(ctx: _context.Context, targets: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
+    """Open each (exporter name, path) for appending; returns (path, sink, file) triples.
+
+    A sink that wants to see what a file already holds (CSV keeps the file's header) gets it
+    through its optional `resume`; no exporter is special-cased here.
+    """
+    from ..exporting import exporters, resume_sink, unknown_exporter
+
+    if not targets:
+        return []
+    registry = exporters(ctx.pm, ctx.settings)
+    opened: list[tuple[str, Any, Any]] = []
     try:
         for name, path in targets:
-            factory = exporters.get(name)
+            factory = registry.get(name)
             if factory is None:
-                raise click.ClickException(
-                    f"no export sink named {name!r} is enabled (known: {', '.join(exporters.names()) or 'none'}); "
-                    f"check [plugins] disabled")
+                raise click.BadParameter(unknown_exporter(name, registry), param_hint="--export")
             resolved = Path(path).expanduser().resolve()
-            kwargs: dict[str, Any] = {}
-            if name == "csv":
-                from dashfleet_plugins.storage.csv_sink import read_header
-
-                header = read_header(resolved) if resolved.exists() and resolved.stat().st_size else None
-                if header:
-                    kwargs = {"columns": header, "header_written": True}
+            if any(str(resolved) == done for done, _, _ in opened):
+                raise click.BadParameter(f"{resolved} is named twice; give each export its own file",
+                                         param_hint="--export")
             try:
+                had_content = resolved.exists() and resolved.stat().st_size > 0
                 fh = open(resolved, "a", encoding="utf-8", newline="")
             except OSError as exc:
                 raise click.ClickException(
                     f"cannot open export file {resolved}: {exc.strerror}; choose a writable path") from None
-            opened.append((str(resolved), factory(fh, **kwargs), fh))
+            try:
+                sink = factory(fh)
+                if had_content:
+                    resume_sink(sink, str(resolved))
+            except Exception as exc:  # a plugin's exporter: say which, and what it said
+                fh.close()
+                raise click.ClickException(f"exporter {name!r} cannot write {resolved}: "
+                                           f"{type(exc).__name__}: {exc}") from None
+            opened.append((str(resolved), sink, fh))
             click.echo(f"exporting {name.upper()} to {resolved}", err=True)
     except BaseException:
         close_exports(opened)
@@ -145,18 +170,6 @@ def close_exports(opened: list[tuple[str, Any, Any]]) -> None:
             fh.close()
 
 
-def record_of(report: Any, health: Any) -> dict[str, Any]:
-    """The export record of one cycle (see the register_exporters hook)."""
-    return {
-        "machine_id": report.machine_id,
-        "seq": report.seq,
-        "collected_at": report.collected_at,
-        "metrics": report.metrics,
-        "facts": report.facts,
-        "health": health.model_dump(mode="json"),
-    }
-
-
 # --- the command -----------------------------------------------------------------------------------
 
 
@@ -165,22 +178,26 @@ def record_of(report: Any, health: Any) -> dict[str, Any]:
               help="Seconds between refreshes.")
 @click.option("--count", type=click.IntRange(min=1), default=None,
               help="Stop after this many snapshots (default: until Ctrl-C).")
+@click.option("--export", "export", multiple=True, metavar="FORMAT:PATH",
+              help="Append every snapshot to PATH with the exporter FORMAT (csv, jsonl or a "
+                   "plugin's); repeatable.")
 @click.option("--export-csv", "export_csv", type=click.Path(dir_okay=False), default=None,
-              help="Append every snapshot as a CSV row to FILE (header row first).")
+              help="Same as --export csv:FILE (a CSV row per snapshot, header row first).")
 @click.option("--export-jsonl", "export_jsonl", type=click.Path(dir_okay=False), default=None,
-              help="Append every snapshot as one JSON line to FILE.")
+              help="Same as --export jsonl:FILE (one JSON line per snapshot).")
 @click.option("--plain", is_flag=True, help="Print snapshots one after another instead of redrawing.")
 @config_option
-def watch(interval: float, count: int | None, export_csv: str | None, export_jsonl: str | None,
-          plain: bool, config_path: str | None) -> None:
+def watch(interval: float, count: int | None, export: tuple[str, ...], export_csv: str | None,
+          export_jsonl: str | None, plain: bool, config_path: str | None) -> None:
     """Live view of this machine, refreshed every --interval seconds; optionally exported."""
     from ..engine import Engine, default_machine_id
+    from ..exporting import export_record
     from ..models import StatusDocument
 
+    targets = export_targets(export, export_csv, export_jsonl)
     ctx = _context.load(config_path)
     engine = Engine(ctx.settings, ctx.pm)
-    targets = [(name, path) for name, path in (("csv", export_csv), ("jsonl", export_jsonl)) if path]
-    exports = open_exports(ctx.pm, targets)
+    exports = open_exports(ctx, targets)
     redraw = sys.stdout.isatty() and not plain
     units = unit_table(engine.collectors.values())
     machine_id = default_machine_id()
@@ -191,7 +208,7 @@ def watch(interval: float, count: int | None, export_csv: str | None, export_jso
             seq += 1
             report, health = engine.cycle(machine_id, seq)
             for _, sink, _ in exports:
-                sink.write(record_of(report, health))
+                sink.write(export_record(report, health))
             doc = StatusDocument(machine_id=report.machine_id, hostname=report.hostname,
                                  collected_at=report.collected_at, metrics=report.metrics,
                                  facts=report.facts, health=health)

@@ -1,24 +1,25 @@
-"""CSV export sink: one row per record, a header row first, for spreadsheets.
+"""CSV exporter: one row per record, a header row first, for spreadsheets.
 
 Columns are `machine_id, seq, collected_at`, then `health.score, health.status, health.findings`
 when records carry health, then one column per metric and `fact:<name>` per fact. A CSV file
-cannot grow columns once written, so the columns are fixed by the first record (or given by the
-caller, e.g. the header of a file being appended to); a metric that appears later is left out
-and logged once. Facts and finding messages come from machines we do not control, so every text
-cell goes through `dashfleet_core.text.csv_cell`: a cell a spreadsheet would run as a formula
-(starting with = + - @, a tab or a line break) gets a leading apostrophe (CSV injection), and
-control and bidi characters are shown as visible stand-ins (ESC as U+241B), so `cat file.csv`
-cannot drive a terminal. JSONL export keeps the exact text.
+cannot grow columns once written, so the columns are fixed before the first row: by every record
+of a `dashfleet export` (`prepare`), by the header of a file `watch` appends to (`resume`), else
+by the first record; a metric that appears later is left out and logged once. Facts and finding
+messages come from machines we do not control, so every text cell goes through
+`dashfleet_core.text.csv_cell`: a cell a spreadsheet would run as a formula (starting with
+= + - @, a tab or a line break) gets a leading apostrophe (CSV injection), and control and bidi
+characters are shown as visible stand-ins (ESC as U+241B), so `cat file.csv` cannot drive a
+terminal. JSONL export keeps the exact text.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from datetime import datetime
 from typing import IO, Any, Iterable
 
 from dashfleet_core import hookimpl
+from dashfleet_core.exporting import iso
 from dashfleet_core.text import csv_cell
 
 PLUGIN_NAME = "csv"
@@ -35,7 +36,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "machine_id": record.get("machine_id", ""),
         "seq": "" if record.get("seq") is None else record["seq"],
-        "collected_at": _text(record.get("collected_at", "")),
+        "collected_at": iso(record.get("collected_at", "")),
     }
     health = record.get("health")
     if health is not None:
@@ -54,14 +55,18 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def columns_for(record: dict[str, Any]) -> list[str]:
-    """The header a file starting with `record` gets."""
-    columns = list(BASE_COLUMNS)
-    if record.get("health") is not None:
-        columns += HEALTH_COLUMNS
-    columns += sorted(record.get("metrics") or {})
-    columns += [FACT_PREFIX + name for name in sorted(record.get("facts") or {})]
-    return columns
+def columns_for(records: Iterable[dict[str, Any]]) -> list[str]:
+    """The header a file holding `records` gets: every metric and fact any of them has (one pass,
+    nothing kept: an export of millions of reports does not hold them in memory)."""
+    metrics: set[str] = set()
+    facts: set[str] = set()
+    health = False
+    for record in records:
+        metrics.update(record.get("metrics") or {})
+        facts.update(record.get("facts") or {})
+        health = health or record.get("health") is not None
+    columns = list(BASE_COLUMNS) + (HEALTH_COLUMNS if health else [])
+    return columns + sorted(metrics) + [FACT_PREFIX + name for name in sorted(facts)]
 
 
 class CsvSink:
@@ -79,10 +84,22 @@ class CsvSink:
     def columns(self) -> list[str] | None:
         return self._columns
 
+    def prepare(self, records: Iterable[dict[str, Any]]) -> None:
+        """Fix the columns from every record to come (`dashfleet export`), so none is left out."""
+        if self._columns is None:
+            self._columns = columns_for(records)
+
+    def resume(self, existing: IO[str]) -> None:
+        """Appending to a file that has a header: keep its columns and do not repeat it."""
+        header = next(csv.reader(existing), None)
+        if header:
+            self._columns = header
+            self._header_written = True
+
     def write(self, record: dict[str, Any]) -> None:
         row = flatten(record)
         if self._columns is None:
-            self._columns = columns_for(record)
+            self._columns = columns_for([record])
         if not self._header_written:
             self._writer.writerow([csv_cell(col) for col in self._columns])
             self._header_written = True
@@ -96,21 +113,6 @@ class CsvSink:
 
     def close(self) -> None:
         self._stream.flush()
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def read_header(path) -> list[str] | None:
-    """The header row of an existing CSV file, or None when the file is missing or empty."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return next(csv.reader(fh), None)
-    except FileNotFoundError:
-        return None
 
 
 @hookimpl

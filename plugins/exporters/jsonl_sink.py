@@ -1,4 +1,4 @@
-"""JSONL export sink: one JSON object per line, every metric and fact kept, for tools and scripts."""
+"""JSONL exporter: one JSON object per line, every metric and fact kept, for tools and scripts."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import IO, Any
 
 from dashfleet_core import hookimpl
+from dashfleet_core.exporting import iso
 
 PLUGIN_NAME = "jsonl"
 
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso(value)
     if hasattr(value, "model_dump"):  # a pydantic model such as Health
         return value.model_dump(mode="json")
     raise TypeError(f"cannot export {type(value).__name__} as JSON")
