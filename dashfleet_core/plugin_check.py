@@ -37,6 +37,7 @@ def check_plugins(settings: Settings, pm: pluggy.PluginManager,
     """
     from .actions import ActionService
     from .engine import Engine
+    from .exporting import exporters
 
     result = PluginCheck()
     for info in plugin_infos(pm):
@@ -48,7 +49,7 @@ def check_plugins(settings: Settings, pm: pluggy.PluginManager,
         ("collectors", "register_collectors", engine.collectors),
         ("health checks", "register_health_checks", engine.health_checks),
         ("storage backends", "register_storage", gather(pm, "register_storage", "storage backend")),
-        ("exporters", "register_exporters", gather(pm, "register_exporters", "exporter")),
+        ("exporters", "register_exporters", exporters(pm, settings)),
         ("notifiers", "register_notifiers", gather(pm, "register_notifiers", "notifier")),
     ]
     for kind, hook, registry in registries:

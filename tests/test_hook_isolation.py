@@ -97,8 +97,9 @@ def test_raising_collector_and_health_check_registration_leaves_the_plugin_out_o
 ])
 def test_raising_registration_hook_leaves_only_that_plugin_out(dashfleet_settings, caplog, hook, kind,
                                                                 builtin):
-    pm = make_plugin_manager(dashfleet_settings({}), entrypoints=False, extra=[("broken", raising(hook))])
-    registry = gather(pm, hook, kind)
+    settings = dashfleet_settings({})
+    pm = make_plugin_manager(settings, entrypoints=False, extra=[("broken", raising(hook))])
+    registry = gather(pm, hook, kind, **({"settings": settings} if hook == "register_exporters" else {}))
     assert builtin in registry
     assert registry.failures == {"broken": "RuntimeError: plugin is broken"}
     assert failure_lines(caplog, "broken", hook) == [f"plugin 'broken' failed in {hook}: RuntimeError: plugin is broken"]
@@ -408,7 +409,7 @@ def test_old_style_hookwrapper_is_refused_naming_plugin_and_hook(dashfleet_setti
     info = {i.name: i for i in plugin_infos(pm)}["old_wrapper_plugin"]
     assert not info.enabled and "startup uses the old-style hookwrapper=True" in info.error
     assert pm.get_plugin("old_wrapper_plugin") is None
-    assert "old" not in gather(pm, "register_exporters", "exporter")  # left out whole
+    assert "old" not in gather(pm, "register_exporters", "exporter", settings=settings)  # left out whole
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [info.error]
     assert info.error.startswith("plugin 'old_wrapper_plugin' left out: its startup uses")
     Engine(settings, pm).startup()  # the host still starts

@@ -198,7 +198,7 @@ def test_register_knows_which_plugin_gave_what():
             register("xml", object)
 
     pm = make_plugin_manager(settings_from_dict({}), entrypoints=False, extra=[("two", Two())])
-    reg = gather(pm, "register_exporters", "exporter")
+    reg = gather(pm, "register_exporters", "exporter", settings=settings_from_dict({}))
     assert reg.owner == {"csv": "csv", "jsonl": "jsonl", "xml": "two"}
 
 
@@ -210,7 +210,7 @@ def test_register_with_a_bad_call_is_a_plugin_error():
 
     pm = make_plugin_manager(settings_from_dict({}), entrypoints=False, extra=[("bad", Bad())])
     with pytest.raises(PluginError, match=r"plugin 'bad': register\(\) takes"):
-        gather(pm, "register_exporters", "exporter")
+        gather(pm, "register_exporters", "exporter", settings=settings_from_dict({}))
 
 
 def test_a_registration_hook_that_raises_is_isolated_unless_asked_to_raise():
@@ -247,5 +247,6 @@ def test_testing_fixtures_give_a_fresh_manager_and_register_plugins(dashfleet_pm
             register("probe", object)
 
     assert dashfleet_register(Probe(), "probe-plugin") == "probe-plugin"
-    assert gather(dashfleet_pm, "register_exporters", "exporter").owner["probe"] == "probe-plugin"
+    assert gather(dashfleet_pm, "register_exporters", "exporter",
+                  settings=settings_from_dict({})).owner["probe"] == "probe-plugin"
     assert {i.name: i.source for i in plugin_infos(dashfleet_pm)}["probe-plugin"] == "host"

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..models import DEFAULT_ORG, Event, Notification, status_rank
+from ..plugins import call_each
 from . import messages, tracker
 from .tracker import STATE
 
@@ -170,8 +171,6 @@ class Delivery:
         return [messages.single(event, told) for event, told in items]
 
     def _tell_plugins(self, events: list[Event]) -> None:
-        from .plugins import call_each
-
         for event in events:
             call_each(self.alerting.fleet.pm, "health_changed", {"event": event})
 
