@@ -20,7 +20,7 @@ from . import health as health_mod
 from .collectors import Reading
 from .config import Settings
 from .models import (MACHINE_ID_PATTERN, MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, METRIC_NAME_PATTERN,
-                     Finding, Health, Report, StatusDocument, utcnow)
+                     Finding, Health, Report, StatusDocument, metric_range_error, utcnow)
 from .plugins import Registry, call_each, gather, make_plugin_manager
 from .storage import StorageFull
 
@@ -100,6 +100,10 @@ class Engine:
                 value = float(value)
             if not math.isfinite(value):
                 problems.append(f"{key} is {value}")
+                continue
+            out_of_range = metric_range_error(key, value)
+            if out_of_range:
+                problems.append(out_of_range)
                 continue
             if len(metrics) >= MAX_METRICS and key not in metrics:
                 problems.append(f"more than {MAX_METRICS} metrics")

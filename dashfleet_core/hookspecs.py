@@ -2,7 +2,9 @@
 
 Registration hooks hand the plugin a ``register`` callback instead of collecting return values, so
 the core knows which plugin supplied each object and refuses two objects with the same name
-(``dashfleet_core.registry``). Event hooks (``startup``, ``shutdown``, ``health_changed``,
+(``dashfleet_core.plugins.Registry``, filled by ``gather``). Every hook is called through
+``dashfleet_core.plugins.call_each``, plugin by plugin, so one plugin's failure skips no other.
+Event hooks (``startup``, ``shutdown``, ``health_changed``,
 ``report_stored``) tell plugins about the life of a host; their return values are ignored.
 
 Each hook is documented for plugin authors in ``docs/plugin-hooks.md`` and has a test

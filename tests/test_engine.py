@@ -154,13 +154,14 @@ def test_snapshot_is_the_status_document(dashfleet_engine):
 def test_values_a_report_cannot_hold_are_dropped_and_named(dashfleet_engine):
     engine = dashfleet_engine(
         Steady({"bad name": 1.0, "ok.value": 2, "nan.value": float("nan"), "text.value": "high",
-                "line\nbreak": 1.0}),
+                "line\nbreak": 1.0, "battery.percent": 104.0, "huge.value": 1e300}),
         enabled=["Steady", "cpu"])
     report, health = engine.cycle("m-1")
     assert report.metrics["ok.value"] == 2.0 and "cpu.percent" in report.metrics
-    assert not {"bad name", "nan.value", "text.value", "line\nbreak"} & set(report.metrics)
+    assert not {"bad name", "nan.value", "text.value", "line\nbreak", "battery.percent", "huge.value"} & set(report.metrics)
     [finding] = [f for f in health.findings if f.source == "steady"]
-    for part in ("'bad name' is not allowed", "nan.value is nan", "text.value is not a number"):
+    for part in ("'bad name' is not allowed", "nan.value is nan", "text.value is not a number",
+                 "'battery.percent' is a percentage"):  # the finding names the first five
         assert part in finding.message
     # what the engine builds passes the model the server validates with
     from dashfleet_core.models import Report

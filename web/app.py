@@ -1,13 +1,15 @@
 """The Flask app factory: settings, the fleet service, every blueprint, errors and security headers.
 
 `create_app()` with no argument reads the config the usual way (`$DASHFLEET_CONFIG`,
-`./dashfleet.toml`, environment overrides), so gunicorn and waitress can call it as it is:
+`./dashfleet.toml`, environment overrides), so a WSGI server can call it as it is. The production
+command is `dashfleet web` (waitress, see `web/server.py`); for more cores, gunicorn behind the
+shipped nginx config (docs/deploy.md), never facing clients itself:
 
-    gunicorn --workers 2 'dashfleet_web.app:create_app()'
-    waitress-serve --call dashfleet_web.app:create_app
+    gunicorn --bind 127.0.0.1:8000 --workers 4 'dashfleet_web.app:create_app()'
 
-Each worker starts the fleet's scheduled jobs; each run takes a storage lease first, so a job runs
-once per deployment, not once per worker.
+One worker per host runs the fleet's scheduled jobs (the holder of a file lock,
+`dashfleet_core.job_runner`), and each run takes a storage lease first, so a job runs once per
+deployment, not once per worker.
 """
 
 from __future__ import annotations
