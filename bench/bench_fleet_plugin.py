@@ -64,12 +64,12 @@ def register_routes(app):
     def uncached():
         # fleet_json's document, from the machines read the previous way
         now, server = utcnow(), fleet.settings.server
-        machines = previous_machines(fleet.storage, seen_since=now - timedelta(days=server.purge_days))
+        machines = previous_machines(fleet.storage, seen_since=now - timedelta(days=server.list_hide_days))
         windows = maintenance_windows(fleet, DEFAULT_ORG, now)
         items = [machine_json(m, now=now, ttl=server.ttl_seconds, windows=windows) for m in machines]
         items.sort(key=lambda d: (d["hostname"] or d["machine_id"]).lower())
         return jsonify({"generated_at": iso(now), "ttl_seconds": server.ttl_seconds,
-                        "purge_days": server.purge_days, "count": len(items), "machines": items,
+                        "list_hide_days": server.list_hide_days, "purge_days": server.list_hide_days, "count": len(items), "machines": items,
                         "maintenance_all_until": iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None})
 
     @bp.get("/bench/fleet-cold")

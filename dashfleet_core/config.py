@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV = "DASHFLEET_CONFIG"
 DEFAULT_CONFIG_FILE = "dashfleet.toml"
@@ -81,7 +81,9 @@ class ServerSettings(_Strict):
     token: str | None = None
     data_dir: str = "data"
     ttl_seconds: int = Field(default=600, gt=0)
-    purge_days: float = Field(default=7, gt=0)
+    # Machines silent for longer leave the fleet list (storage keeps them); `purge_days` is the
+    # name it had first, still read.
+    list_hide_days: float = Field(default=7, gt=0, validation_alias=AliasChoices("list_hide_days", "purge_days"))
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # `dashfleet web`'s HTTP server (waitress): worker threads, open connections, and how long a
     # request may take to arrive whole / a connection may sit idle before it is closed.

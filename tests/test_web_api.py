@@ -220,6 +220,17 @@ def test_fleet_marks_expired_machines_and_drops_purged_ones(rig):
     assert doc["ttl_seconds"] == 600
 
 
+def test_list_hide_days_hides_silent_machines_and_is_answered_under_both_names(rig):
+    fleet, client = rig({"server.list_hide_days": 3})
+    _store_at(fleet, "fresh", 5)
+    _store_at(fleet, "four-days", 4 * 86400)
+    doc = client.get("/api/fleet").json
+    schemas.FleetList.model_validate(doc)
+    assert [m["machine_id"] for m in doc["machines"]] == ["fresh"]
+    assert doc["list_hide_days"] == doc["purge_days"] == 3
+    assert fleet.storage.machine("four-days") is not None, "hidden from the list, kept in storage"
+
+
 def test_fleet_ttl_comes_from_FLEET_TTL_SECONDS(settings_factory):
     settings = settings_factory(env={"FLEET_TTL_SECONDS": "30"})
     assert settings.server.ttl_seconds == 30

@@ -118,15 +118,16 @@ def machine_json(m: MachineState, *, now: datetime, ttl: float, windows: dict[st
 
 
 def fleet_json(fleet: Fleet, org: str = DEFAULT_ORG) -> dict[str, Any]:
-    """`GET /api/fleet`: every machine seen within `[server] purge_days`, with `expired`."""
+    """`GET /api/fleet`: every machine seen within `[server] list_hide_days`, with `expired`."""
     now = utcnow()
     server = fleet.settings.server
-    machines = fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.purge_days))
+    machines = fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.list_hide_days))
     windows = maintenance_windows(fleet, org, now)
     items = [machine_json(m, now=now, ttl=server.ttl_seconds, windows=windows) for m in machines]
     items.sort(key=lambda d: (d["hostname"] or d["machine_id"]).lower())
     return {"generated_at": iso(now), "ttl_seconds": server.ttl_seconds,
-            "purge_days": server.purge_days, "count": len(items), "machines": items,
+            "list_hide_days": server.list_hide_days, "purge_days": server.list_hide_days,
+            "count": len(items), "machines": items,
             "maintenance_all_until": iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None}
 
 
@@ -190,7 +191,7 @@ def fleet_list_text(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None =
     global _entries
     now = now or utcnow()
     server = fleet.settings.server
-    machines = fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.purge_days))
+    machines = fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.list_hide_days))
     windows = maintenance_windows(fleet, org, now)
     known = _entries
     entries = [known.get(id(m)) for m in machines]
@@ -200,7 +201,8 @@ def fleet_list_text(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None =
     _entries = {id(e.state): e for e in entries}
     entries.sort(key=lambda e: e.sort_key)
     ttl = server.ttl_seconds
-    head = _encode({"generated_at": iso(now), "ttl_seconds": ttl, "purge_days": server.purge_days,
+    head = _encode({"generated_at": iso(now), "ttl_seconds": ttl, "list_hide_days": server.list_hide_days,
+                    "purge_days": server.list_hide_days,
                     "count": len(entries)})[:-1]
     whole = _encode(iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None)
     return (head + ',"machines":[' + ",".join([e.render(now, ttl, windows) for e in entries])

@@ -82,7 +82,8 @@ class FleetMachine(_Out):
 class FleetList(_Out):
     generated_at: str
     ttl_seconds: int
-    purge_days: float
+    list_hide_days: float = Field(description="machines silent longer than this many days leave the list")
+    purge_days: float = Field(description="the same as list_hide_days (its first name, kept for clients)")
     count: int
     machines: list[FleetMachine]
     maintenance_all_until: str | None
