@@ -57,7 +57,7 @@ def naive_count(root: Path) -> int:
 
 
 def sweep_once(root: Path, dry_run: bool, fd_walk: bool, context) -> int:
-    from dashfleet_core import actions
+    from dashfleet_core.actions import service as actions
     from dashfleet_plugins.actions._common import sweep
 
     saved = actions.FD_WALK

@@ -10,7 +10,7 @@ import threading
 import pytest
 from pydantic import Field, model_validator
 
-from dashfleet_core import actions as actions_mod
+from dashfleet_core.actions import service as actions_mod
 from dashfleet_core import hookimpl
 from dashfleet_core.actions import (
     ActionParams,

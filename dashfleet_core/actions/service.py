@@ -34,9 +34,9 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence, runtim
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .config import Settings
-from .echo import MAX_FIELDS, clip, clip_all
-from .models import DEFAULT_ORG, ActionResult, AuditEntry
+from ..config import Settings
+from ..echo import MAX_FIELDS, clip, clip_all
+from ..models import DEFAULT_ORG, ActionResult, AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class ActionService:
     """
 
     def __init__(self, settings: Settings, pm: Any, storage: Any, *, platform: str | None = None) -> None:
-        from .plugins import gather
+        from ..plugins import gather
 
         self.settings = settings
         self.storage = storage
