@@ -57,15 +57,15 @@ def naive_count(root: Path) -> int:
 
 
 def sweep_once(root: Path, dry_run: bool, fd_walk: bool, context) -> int:
-    from dashfleet_core.actions import service as actions
+    from dashfleet_core.actions import files
     from dashfleet_plugins.actions._common import sweep
 
-    saved = actions.FD_WALK
-    actions.FD_WALK = fd_walk and saved
+    saved = files.FD_WALK
+    files.FD_WALK = fd_walk and saved
     try:
         report = sweep([str(root)], context, dry_run=dry_run, older_than_days=7, remove_empty_dirs=False)
     finally:
-        actions.FD_WALK = saved
+        files.FD_WALK = saved
     return report["files"]
 
 
