@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dashfleet_core import hookimpl
 from dashfleet_core.actions import (
@@ -186,6 +186,59 @@ def test_an_action_that_raises_is_a_failed_result(make_service):
 def test_broken_registration_is_left_out(make_service):
     svc = make_service()
     assert "nodesc_test" not in svc.actions and "no description" in svc.rejected["nodesc_test"]
+
+
+class PlainParams(BaseModel):  # not an ActionParams: lax types, no dry_run
+    count: int = 1
+
+
+class LooseParams(ActionParams):
+    model_config = ConfigDict(strict=False)
+    count: int = 1
+
+
+class Wipe(BaseAction):
+    name = "wipe_test"
+    description = "Changes the machine, with a plain pydantic model for its parameters"
+    Params = PlainParams
+
+    def run(self, params, context):
+        return self.result(True, f"wiped {params.count!r}", params)
+
+
+class LooseWipe(Wipe):
+    name = "loose_wipe_test"
+    Params = LooseParams
+
+
+class LoosePlugin:
+    @hookimpl
+    def register_actions(self, register):
+        register(Wipe())
+        register(LooseWipe())
+        register(Echo())
+
+
+def test_params_that_are_not_strict_action_params_are_refused_at_load(settings_factory, caplog):
+    """Before: a plain model was accepted, so {"count": "5"} ran as 5 and dry_run was refused."""
+    settings = settings_factory()
+    pm = make_plugin_manager(settings, entrypoints=False, extra=[("loose-plugin", LoosePlugin())])
+    with open_storage(settings, pm) as storage:
+        svc = ActionService(settings, pm, storage)
+        assert "wipe_test" not in svc.actions and "loose_wipe_test" not in svc.actions
+        assert "wipe_test" not in {e.name for e in svc.catalogue()}
+        assert svc.rejected["wipe_test"] == (
+            "plugin 'loose-plugin': 'Params' (PlainParams) must derive from "
+            "dashfleet_core.actions.ActionParams (strict types, unknown parameters refused, dry_run "
+            "built in), not from BaseModel: write class PlainParams(ActionParams)")
+        assert "strict=True and extra='forbid'" in svc.rejected["loose_wipe_test"]
+        assert "LooseParams" in svc.rejected["loose_wipe_test"]
+        logged = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+        assert any("'wipe_test'" in m and "'loose-plugin'" in m and "ActionParams" in m for m in logged)
+        with pytest.raises(ActionRefused) as err:
+            svc.run("wipe_test", {"count": "5"}, actor="t")
+        assert err.value.status == 400 and "unknown action 'wipe_test'" in err.value.message
+        assert svc.run("echo_test", {"count": 2}, actor="t").ok, "the plugin's other action still runs"
 
 
 def test_rate_limit_per_caller(make_service):

@@ -3,7 +3,8 @@
 An action is a named, typed entry in a closed catalogue. Its parameters are an
 :class:`ActionParams` model (strict types, unknown names refused, ``dry_run`` built in), and
 :func:`contract_problem` is the check every registered action passes before it can run, so a
-broken third-party action is left out at load instead of failing on a machine.
+broken or loosely typed third-party action is left out at load instead of failing (or guessing)
+on a machine.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Action(Protocol):
     description: str
     platforms: Sequence[str]
     changes_machine: bool
-    Params: type[BaseModel]
+    Params: type[ActionParams]
 
     def run(self, params: Any, context: "ActionContext") -> ActionResult: ...
 
@@ -68,7 +69,7 @@ class BaseAction:
     description: ClassVar[str] = ""
     platforms: ClassVar[tuple[str, ...]] = PLATFORMS
     changes_machine: ClassVar[bool] = True
-    Params: ClassVar[type[BaseModel]] = ActionParams
+    Params: ClassVar[type[ActionParams]] = ActionParams
 
     def run(self, params: Any, context: "ActionContext") -> ActionResult:  # pragma: no cover
         raise NotImplementedError
@@ -138,12 +139,28 @@ def contract_problem(name: str, action: Any) -> str | None:
     platforms = getattr(action, "platforms", None)
     if not platforms or isinstance(platforms, str) or not set(platforms) <= set(PLATFORMS):
         return f"'platforms' must be a non-empty list of {', '.join(PLATFORMS)}"
-    params = getattr(action, "Params", None)
-    if not (isinstance(params, type) and issubclass(params, BaseModel)):
-        return "'Params' must be a pydantic model class"
+    problem = _params_problem(getattr(action, "Params", None))
+    if problem:
+        return problem
     if not isinstance(getattr(action, "changes_machine", None), bool):
         return "'changes_machine' must be True or False"
     if not callable(getattr(action, "run", None)):
         return "it has no run(params, context) method"
     return None
 
+
+def _params_problem(params: Any) -> str | None:
+    """A plain pydantic model would coerce "5" to 5 and lose dry_run on a machine-changing action."""
+    why = "strict types, unknown parameters refused, dry_run built in"
+    if not isinstance(params, type):
+        return f"'Params' must be a class deriving from dashfleet_core.actions.ActionParams ({why})"
+    if not issubclass(params, ActionParams):
+        return (f"'Params' ({params.__name__}) must derive from dashfleet_core.actions.ActionParams "
+                f"({why}), not from {params.__mro__[1].__name__}: write class "
+                f"{params.__name__}(ActionParams)")
+    config = params.model_config
+    if config.get("strict") is not True or config.get("extra") != "forbid":
+        return (f"'Params' ({params.__name__}) must keep ActionParams' strict=True and "
+                f"extra='forbid' (a parameter of the wrong type or with an unknown name is refused, "
+                f"never guessed): remove them from its model_config")
+    return None
