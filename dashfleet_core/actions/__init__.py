@@ -25,6 +25,7 @@ from .contract import (
 from .files import (
     Entry,
     PathEscape,
+    StaleEntry,
     confirm_inside,
     open_owned_file,
     owned_folder,
@@ -51,6 +52,7 @@ __all__ = [
     "CommandResult",
     "Entry",
     "PathEscape",
+    "StaleEntry",
     "cli_actor",
     "confirm_inside",
     "current_platform",
