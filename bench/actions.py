@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -57,15 +58,15 @@ def naive_count(root: Path) -> int:
 
 
 def sweep_once(root: Path, dry_run: bool, fd_walk: bool, context) -> int:
-    from dashfleet_core import actions
+    from dashfleet_core.actions import files
     from dashfleet_plugins.actions._common import sweep
 
-    saved = actions.FD_WALK
-    actions.FD_WALK = fd_walk and saved
+    saved = files.FD_WALK
+    files.FD_WALK = fd_walk and saved
     try:
         report = sweep([str(root)], context, dry_run=dry_run, older_than_days=7, remove_empty_dirs=False)
     finally:
-        actions.FD_WALK = saved
+        files.FD_WALK = saved
     return report["files"]
 
 
@@ -112,13 +113,14 @@ def bench_api(requests: int) -> tuple[float, float]:
     from dashfleet_web.app import create_app
 
     folder = tempfile.mkdtemp(prefix="dashfleet-bench-api-")
+    token = secrets.token_urlsafe(32)  # the server refuses a short, guessable ACTION_TOKEN
     try:
         settings = load_settings(None, env={}, overrides={
             "storage.url": f"sqlite:///{folder}/bench.db", "server.data_dir": folder,
-            "actions.token": "bench", "actions.rate_limit_per_minute": 10**9})
+            "actions.token": token, "actions.rate_limit_per_minute": 10**9})
         app = create_app(settings, start=False)
         client = app.test_client()
-        headers = {"Authorization": "Bearer bench"}
+        headers = {"Authorization": f"Bearer {token}"}
         body = {"action": "restart_spooler", "params": {"dry_run": True}}
         action, health = [], []
         for _ in range(requests):

@@ -87,8 +87,10 @@ def register_actions(register):
     """Register remediation actions.
 
     Call ``register(action)``: an action has a unique ``name``, a ``description``, the
-    ``platforms`` it supports, a pydantic ``Params`` model, ``changes_machine`` and
-    ``run(params, context)`` returning a :class:`dashfleet_core.models.ActionResult`.
+    ``platforms`` it supports, a ``Params`` model deriving from
+    :class:`dashfleet_core.actions.ActionParams` (others are left out at load),
+    ``changes_machine`` and ``run(params, context)`` returning a
+    :class:`dashfleet_core.models.ActionResult`.
     """
 
 

@@ -256,3 +256,19 @@ def small_disk(tmp_path):
         yield SmallDisk(path)
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fd", "paths"])
+def walk_mode(request, monkeypatch):
+    """Both ways `walk_owned` walks: by open folder descriptors (Linux, macOS) and by checked
+    paths (Windows, forced here); for the tests of the owned-folder helpers and their docs."""
+    from dashfleet_core.actions import files
+
+    if request.param == "paths":
+        monkeypatch.setattr(files, "FD_WALK", False)
+    elif not files.FD_WALK:
+        pytest.skip("this OS has no descriptor-relative file calls")
+    return request.param

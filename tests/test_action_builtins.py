@@ -252,9 +252,9 @@ def test_cleanup_teams_with_no_cache_folder_is_a_no_op(service, tmp_path):
 
 def test_cleanup_temp_with_the_path_based_walk(service, tree, monkeypatch):
     """Windows has no descriptor-relative deletes; the path-checked walk must behave the same."""
-    from dashfleet_core import actions
+    from dashfleet_core.actions import files as files_mod
 
-    monkeypatch.setattr(actions, "FD_WALK", False)
+    monkeypatch.setattr(files_mod, "FD_WALK", False)
     owned, outside = tree
     svc = service({"plugins.cleanup_temp.folders": [str(owned)]})
     result = svc.run("cleanup_temp", {"older_than_days": 7}, actor="test")

@@ -76,3 +76,49 @@ def test_run_exit_codes_and_audit(run):
     assert len(json.loads(run("audit", "--json", "--limit", "2").stdout)) == 2
     table = run("audit").stdout
     assert "cleanup_temp" in table and "refused" in table
+
+
+LOOSE_PLUGIN = '''
+from pydantic import BaseModel
+
+from dashfleet_core import hookimpl
+from dashfleet_core.actions import BaseAction
+
+
+class Params(BaseModel):  # a plain model: would turn "5" into 5 and has no dry_run
+    count: int = 1
+
+
+class Wipe(BaseAction):
+    name = "wipe_things"
+    description = "Changes the machine"
+    Params = Params
+
+    def run(self, params, context):
+        return self.result(True, f"wiped {params.count}", params)
+
+
+@hookimpl
+def register_actions(register):
+    register(Wipe())
+'''
+
+
+def test_an_action_with_plain_params_is_left_out_by_the_cli(tmp_path):
+    (tmp_path / "loose_actions.py").write_text(LOOSE_PLUGIN)
+    config = tmp_path / "dashfleet.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/dashfleet.db"\n'
+                      f'[plugins]\nmodules = ["loose_actions"]\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("DASHFLEET_CONFIG", "ACTION_TOKEN")}
+    env["PYTHONPATH"] = str(tmp_path)
+
+    def invoke(*args):
+        return subprocess.run(dashfleet_cmd() + list(args) + ["--config", str(config)],
+                              capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+
+    listed = invoke("actions")
+    assert listed.returncode == 0 and "cleanup_temp" in listed.stdout and "wipe_things" not in listed.stdout
+    assert ("action 'wipe_things' left out: plugin 'loose_actions': 'Params' (Params) must derive from "
+            "dashfleet_core.actions.ActionParams") in listed.stderr
+    ran = invoke("action", "run", "wipe_things", "--param", 'count="5"')
+    assert ran.returncode == 2 and "unknown action 'wipe_things'" in ran.stderr

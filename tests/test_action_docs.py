@@ -102,3 +102,55 @@ def test_documented_commands_work(plugin_dir, config_file):
     assert all(r["actor"].startswith("cli:") for r in rows)
     assert (cache / "sub" / "small.bin").exists() and not (cache / "big.bin").exists()
     assert outside.read_bytes() == b"o" * 4096
+
+
+@pytest.fixture
+def keep_newest():
+    """The "Choose first, delete after" recipe, run as the doc shows it."""
+    code = blocks("python")[1]
+    assert "def keep_newest(" in code
+    namespace: dict = {}
+    exec(compile(code, str(DOC), "exec"), namespace)
+    return namespace["keep_newest"]
+
+
+def aged_tree(tmp_path):
+    """logs/ with seven files, log0 the newest, spread over a sub-folder, plus a link out."""
+    from dashfleet_core.actions import owned_folder
+
+    logs, outside = tmp_path / "logs", tmp_path / "outside.log"
+    (logs / "old").mkdir(parents=True)
+    outside.write_bytes(b"o")
+    for i in range(7):
+        path = logs / ("old" if i >= 4 else ".") / f"log{i}"
+        path.write_bytes(b"x" * (i + 1))
+        os.utime(path, (1_700_000_000 - i * 3600, 1_700_000_000 - i * 3600))
+    os.symlink(outside, logs / "link.log")
+    return owned_folder(logs), outside
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="symlinks need privileges on Windows")
+def test_choose_first_delete_after_recipe(tmp_path, walk_mode, keep_newest):
+    root, outside = aged_tree(tmp_path)
+    assert keep_newest(root, 3) == 4 + 5 + 6 + 7
+    left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    assert left == ["link.log", "log0", "log1", "log2", "old"]
+    assert outside.read_bytes() == b"o"
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="symlinks need privileges on Windows")
+def test_the_recipe_leaves_a_file_that_changed_after_it_was_chosen(tmp_path, walk_mode, keep_newest):
+    from dashfleet_core.actions import walk_owned
+
+    root, outside = aged_tree(tmp_path)
+    first_walk = sum(1 for _ in walk_owned(root))
+    calls = []
+
+    def check_time():  # called before each entry: the first call past the first walk starts the second
+        calls.append(1)
+        if len(calls) == first_walk + 1:
+            (root / "old" / "log6").write_bytes(b"rewritten")
+
+    assert keep_newest(root, 3, check_time) == 4 + 5 + 6
+    assert (root / "old" / "log6").read_bytes() == b"rewritten"
+    assert not (root / "log3").exists() and not (root / "old" / "log5").exists()

@@ -3,27 +3,18 @@ audit row for every attempt, against a real SQLite file."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 
 import pytest
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dashfleet_core import actions as actions_mod
 from dashfleet_core import hookimpl
 from dashfleet_core.actions import (
     ActionParams,
     ActionRefused,
     ActionService,
     BaseAction,
-    PathEscape,
-    confirm_inside,
-    open_owned_file,
-    owned_folder,
-    remove_owned_file,
     run_command,
-    walk_owned,
 )
 from dashfleet_core.plugins import make_plugin_manager
 from dashfleet_core.storage import open_storage
@@ -197,6 +188,59 @@ def test_broken_registration_is_left_out(make_service):
     assert "nodesc_test" not in svc.actions and "no description" in svc.rejected["nodesc_test"]
 
 
+class PlainParams(BaseModel):  # not an ActionParams: lax types, no dry_run
+    count: int = 1
+
+
+class LooseParams(ActionParams):
+    model_config = ConfigDict(strict=False)
+    count: int = 1
+
+
+class Wipe(BaseAction):
+    name = "wipe_test"
+    description = "Changes the machine, with a plain pydantic model for its parameters"
+    Params = PlainParams
+
+    def run(self, params, context):
+        return self.result(True, f"wiped {params.count!r}", params)
+
+
+class LooseWipe(Wipe):
+    name = "loose_wipe_test"
+    Params = LooseParams
+
+
+class LoosePlugin:
+    @hookimpl
+    def register_actions(self, register):
+        register(Wipe())
+        register(LooseWipe())
+        register(Echo())
+
+
+def test_params_that_are_not_strict_action_params_are_refused_at_load(settings_factory, caplog):
+    """Before: a plain model was accepted, so {"count": "5"} ran as 5 and dry_run was refused."""
+    settings = settings_factory()
+    pm = make_plugin_manager(settings, entrypoints=False, extra=[("loose-plugin", LoosePlugin())])
+    with open_storage(settings, pm) as storage:
+        svc = ActionService(settings, pm, storage)
+        assert "wipe_test" not in svc.actions and "loose_wipe_test" not in svc.actions
+        assert "wipe_test" not in {e.name for e in svc.catalogue()}
+        assert svc.rejected["wipe_test"] == (
+            "plugin 'loose-plugin': 'Params' (PlainParams) must derive from "
+            "dashfleet_core.actions.ActionParams (strict types, unknown parameters refused, dry_run "
+            "built in), not from BaseModel: write class PlainParams(ActionParams)")
+        assert "strict=True and extra='forbid'" in svc.rejected["loose_wipe_test"]
+        assert "LooseParams" in svc.rejected["loose_wipe_test"]
+        logged = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+        assert any("'wipe_test'" in m and "'loose-plugin'" in m and "ActionParams" in m for m in logged)
+        with pytest.raises(ActionRefused) as err:
+            svc.run("wipe_test", {"count": "5"}, actor="t")
+        assert err.value.status == 400 and "unknown action 'wipe_test'" in err.value.message
+        assert svc.run("echo_test", {"count": 2}, actor="t").ok, "the plugin's other action still runs"
+
+
 def test_rate_limit_per_caller(make_service):
     svc = make_service({"actions.rate_limit_per_minute": 3})
     for _ in range(3):
@@ -256,83 +300,3 @@ def test_run_command_does_not_pass_our_secrets(monkeypatch):
     monkeypatch.setenv("ACTION_TOKEN", "s3cret-value")
     done = run_command(["env"], timeout=10)
     assert done.ok and "s3cret-value" not in done.stdout and "PATH=" in done.stdout
-
-
-# --- path confinement ----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["fd", "paths"])
-def walk_mode(request, monkeypatch):
-    """Both ways of walking: by open folder descriptors (Linux, macOS) and by checked paths (Windows)."""
-    if request.param == "paths":
-        monkeypatch.setattr(actions_mod, "FD_WALK", False)
-    elif not actions_mod.FD_WALK:
-        pytest.skip("this OS has no descriptor-relative file calls")
-    return request.param
-
-
-@pytest.fixture
-def linked_tree(tmp_path):
-    owned, outside = tmp_path / "owned", tmp_path / "outside"
-    (owned / "sub").mkdir(parents=True)
-    outside.mkdir()
-    (outside / "precious.txt").write_text("keep me")
-    (owned / "sub" / "a.txt").write_text("a")
-    os.symlink(outside, owned / "link-dir")
-    os.symlink(outside / "precious.txt", owned / "link-file")
-    return owned, outside
-
-
-@pytest.mark.skipif(sys.platform.startswith("win"), reason="symlinks need privileges on Windows")
-def test_walk_and_remove_never_leave_the_owned_folder(linked_tree, walk_mode):
-    owned, outside = linked_tree
-    root = owned_folder(owned)
-    entries = {os.path.relpath(e.path, root): e.kind for e in walk_owned(root)}
-    assert entries == {"sub": "dir", "sub/a.txt": "file", "link-dir": "link", "link-file": "link"}
-    with pytest.raises(PathEscape):
-        remove_owned_file(root, str(owned / "link-file"))  # a link is not a regular file
-    with pytest.raises(PathEscape):
-        remove_owned_file(root, str(owned / "link-dir" / "precious.txt"))  # reached through a link
-    with pytest.raises(PathEscape):
-        confirm_inside(root, str(outside / "precious.txt"))
-    with pytest.raises(PathEscape):
-        confirm_inside(root, str(owned / ".." / "outside" / "precious.txt"))
-    for entry in walk_owned(root):
-        if entry.kind == "link":
-            with pytest.raises((PathEscape, OSError)):  # OSError: O_NOFOLLOW refused it
-                open_owned_file(root, entry).close()
-        if entry.kind == "file":
-            with open_owned_file(root, entry) as fh:
-                assert fh.read() == b"a"
-            assert remove_owned_file(root, entry) == 1
-    assert not (owned / "sub" / "a.txt").exists()
-    assert (outside / "precious.txt").read_text() == "keep me"
-    assert os.path.islink(owned / "link-file") and os.path.islink(owned / "link-dir")
-
-
-@pytest.mark.skipif(sys.platform.startswith("win"), reason="symlinks need privileges on Windows")
-def test_a_folder_swapped_for_a_link_mid_walk_cannot_redirect_a_delete(tmp_path, walk_mode):
-    """The tmp-cleaner race: after the walk finds sub/victim.txt, someone replaces sub with a link
-    to a folder holding a file of the same name. The outside file must survive."""
-    owned, outside = tmp_path / "owned", tmp_path / "outside"
-    (owned / "sub").mkdir(parents=True)
-    outside.mkdir()
-    (owned / "sub" / "victim.txt").write_text("temp")
-    (outside / "victim.txt").write_text("precious")
-    root = owned_folder(owned)
-    outcomes = []
-    for entry in walk_owned(root):
-        if entry.kind != "file":
-            continue
-        os.rename(owned / "sub", owned / "moved")
-        os.symlink(outside, owned / "sub")
-        try:
-            remove_owned_file(root, entry)
-            outcomes.append("deleted")
-        except PathEscape:
-            outcomes.append("refused")
-    assert (outside / "victim.txt").read_text() == "precious"
-    if walk_mode == "fd":  # deleted where the walk found it: inside the folder it had open
-        assert outcomes == ["deleted"] and not (owned / "moved" / "victim.txt").exists()
-    else:
-        assert outcomes == ["refused"] and (owned / "moved" / "victim.txt").exists()

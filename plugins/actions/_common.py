@@ -30,7 +30,7 @@ def sweep(
     *,
     dry_run: bool,
     older_than_days: float = 0,
-    keep: Callable[[str], bool] = lambda path: False,
+    keep: Callable[[str], bool] | None = None,
     remove_empty_dirs: bool = True,
 ) -> dict[str, Any]:
     """Delete (or, in a dry run, count) regular files older than `older_than_days` below each
@@ -64,7 +64,7 @@ def sweep(
                 continue
             if item.kind != "file" or item.stat.st_mtime >= cutoff:
                 continue
-            if keep(item.path):
+            if keep is not None and keep(str(item.path)):
                 report["kept"] += 1
                 continue
             size = item.stat.st_size
@@ -80,7 +80,7 @@ def sweep(
             report["files"] += 1
             report["bytes"] += size
             if len(report["sample"]) < SAMPLE:
-                report["sample"].append(item.path)
+                report["sample"].append(str(item.path))
     return report
 
 

@@ -117,7 +117,7 @@ def system_summary(context: ActionContext, days: int) -> dict:
 
 
 def _wanted(entry, cutoff: float) -> bool:
-    name = os.path.basename(entry.path)
+    name = entry.name
     return (entry.kind == "file" and entry.stat.st_mtime >= cutoff and name not in BINARY_NAMES
             and not name.endswith(BINARY_SUFFIXES))
 
@@ -166,12 +166,12 @@ class CollectLogs(BaseAction):
                         continue
                     for entry in walk_owned(root, context.check_time):
                         if entry.kind == "link":
-                            links.append(entry.path)
+                            links.append(str(entry.path))
                         elif _wanted(entry, cutoff) and os.path.abspath(entry.path) != str(out):
                             yield group, root, entry
 
         if params.dry_run:
-            paths = [entry.path for _, _, entry in found()]
+            paths = [str(entry.path) for _, _, entry in found()]
             return self.result(
                 True, f"would zip {len(paths)} log file(s) from the last {params.days} day(s), "
                       f"{len(commands)} exported log(s) and a system summary into {out}",
@@ -196,16 +196,16 @@ class CollectLogs(BaseAction):
                     budget -= len(done.stdout)
             for group, root, entry in found():
                 if budget <= 0:
-                    skipped.append(entry.path)
+                    skipped.append(str(entry.path))
                     continue
                 try:
-                    written = _add_file(zf, root, entry, _arcname(group, entry.path), min(max_file, budget))
+                    written = _add_file(zf, root, entry, _arcname(group, str(entry.path)), min(max_file, budget))
                 except (OSError, PathEscape) as exc:
                     if len(errors) < SAMPLE:
                         errors.append(f"{entry.path}: {getattr(exc, 'strerror', None) or exc}")
                     continue
                 budget -= written
-                included.append(entry.path)
+                included.append(str(entry.path))
             summary = system_summary(context, params.days)
             summary.update(files=included, commands=command_results, links_skipped=len(links),
                            skipped_over_budget=skipped, errors=errors)
