@@ -1,5 +1,6 @@
-"""The fleet as the API and the pages show it: machines with `expired`, the top reason and any
-maintenance window, built from storage in one pass (shared by `/api/fleet` and `/metrics`)."""
+"""The fleet as the API and the pages show it, as JSON: machines with `expired`, the top reason and
+any maintenance window (the rules are `dashfleet_core.machine_view`'s), built from storage in one
+pass (shared by `/api/fleet` and `/metrics`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dashfleet_core.fleet import Fleet
-from dashfleet_core.models import DEFAULT_ORG, Finding, MachineState, as_utc, status_rank, utcnow
-
-WHOLE_FLEET = "*"
+from dashfleet_core.machine_view import WHOLE_FLEET, is_expired, live_state, top_finding
+from dashfleet_core.machine_view import maintenance_windows as _windows
+from dashfleet_core.models import DEFAULT_ORG, Finding, MachineState, as_utc, utcnow
 KEY_METRICS = ("cpu.percent", "memory.percent", "disk.percent", "uptime.seconds")
 
 
@@ -24,60 +25,14 @@ def iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat()[:-6] + "Z"
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 time (naive = UTC) from storage or an API parameter; None if unreadable."""
-    if isinstance(value, datetime):
-        return as_utc(value)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
 def maintenance_windows(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None = None) -> dict[str, dict]:
-    """Current maintenance windows by key (a machine id, or `*` for the whole fleet): those stored
-    through the API and those of `[[alerts.maintenance]]` in the config, the later-ending where
-    both cover one key (the windows alerting honours, so the page says what alerting does)."""
-    from dashfleet_core.alerting.maintenance import windows_by_machine
-
-    now = now or utcnow()
-    current = {}
-    for key, value in windows_by_machine(fleet.storage, fleet.settings.alerts.maintenance, now, org).items():
-        until = parse_time(value.get("until"))
-        if until is not None and until > now:
-            current[key] = {"until": until, "reason": str(value.get("reason", "")),
-                            "by": str(value.get("by", ""))}
-    return current
-
-
-def maintenance_for(machine_id: str, windows: dict[str, dict]) -> dict | None:
-    """The window covering a machine: its own or the fleet-wide one, whichever ends later."""
-    found = [w for w in (windows.get(machine_id), windows.get(WHOLE_FLEET)) if w]
-    return max(found, key=lambda w: w["until"]) if found else None
-
-
-def top_finding(findings: list[Finding]) -> Finding | None:
-    """The worst finding (critical before warn; the first one of equal severity)."""
-    best = None
-    for f in findings:
-        if best is None or status_rank(f.severity) > status_rank(best.severity):
-            best = f
-    return best
+    """The maintenance windows in force for `fleet` (see `dashfleet_core.machine_view`)."""
+    return _windows(fleet.storage, fleet.settings.alerts.maintenance, org, now)
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
     return {"metric": f.metric, "value": f.value, "threshold": f.threshold,
             "severity": f.severity, "message": f.message, "source": f.source}
-
-
-def live_state(machine_id: str, last_seen: datetime, now: datetime,
-               windows: dict[str, dict]) -> tuple[float, dict | None]:
-    """What changes with the clock, not with the machine: its age in seconds (never negative)
-    and the maintenance window covering it now."""
-    age = (now - last_seen).total_seconds()
-    return (age if age > 0 else 0.0), (maintenance_for(machine_id, windows) if windows else None)
 
 
 def machine_json(m: MachineState, *, now: datetime, ttl: float, windows: dict[str, dict],
@@ -101,7 +56,7 @@ def machine_json(m: MachineState, *, now: datetime, ttl: float, windows: dict[st
         "last_seen": iso(last_seen),
         "collected_at": iso(m.collected_at),
         "age_seconds": round(age, 1),
-        "expired": age > ttl,
+        "expired": is_expired(age, ttl),
         "maintenance_until": iso(window["until"]) if window else None,
         "spool_dropped": m.spool_dropped,
     }
@@ -179,7 +134,7 @@ class _Entry:
         age, window = live_state(self.state.machine_id, self.last_seen, now, windows)
         until = _encode(iso(window["until"])) if window else "null"
         p = self.pieces
-        return f"{p[0]}{round(age, 1)!r}{p[1]}{'true' if age > ttl else 'false'}{p[2]}{until}{p[3]}"
+        return f"{p[0]}{round(age, 1)!r}{p[1]}{'true' if is_expired(age, ttl) else 'false'}{p[2]}{until}{p[3]}"
 
 
 _entries: dict[int, _Entry] = {}

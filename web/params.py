@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 from flask import request
 
+from dashfleet_core.machine_view import parse_time
+
 from .auth import ApiError
-from .fleetview import parse_time
 
 
 def int_param(name: str, default: int, lo: int, hi: int) -> int:

@@ -19,12 +19,12 @@ from flask import Blueprint, jsonify, request
 
 from dashfleet_core.alerting.maintenance import FLEET, active_windows
 from dashfleet_core.echo import clip
+from dashfleet_core.machine_view import parse_time
 from dashfleet_core.models import MACHINE_ID_PATTERN, utcnow
 
 from ..app import get_fleet
 from ..audit import audited
 from ..auth import ApiError, require_token
-from ..fleetview import parse_time
 from ..jsonbody import parse_json
 from ..params import int_param
 
