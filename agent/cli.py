@@ -1,4 +1,8 @@
-"""`dashfleet agent` (run the agent host) and `dashfleet agent status`.
+"""`dashfleet agent` (run the agent host) and `dashfleet agent status`; `dashfleet-agent` (binary.py)
+runs the same group on its own.
+
+The agent host contributes this group to `dashfleet` through the `dashfleet.commands` entry points
+(the core never imports a host).
 
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
@@ -17,11 +21,11 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from . import _context, config_option
+from dashfleet_core.cli import Context, config_option, load_context
 
 
 def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
-    from dashfleet_agent.paths import default_state_dir
+    from .paths import default_state_dir
 
     value = flag or configured
     return Path(value).expanduser() if value else default_state_dir()
@@ -88,27 +92,27 @@ def _token_source(ctx: click.Context, **values: str | None) -> str | None:
 SERVER_SIDE_KINDS = ("storage", "notifiers", "actions")
 
 
-def agent_context(config_path: str | None, overrides: dict) -> _context.Context:
+def agent_context(config_path: str | None, overrides: dict) -> Context:
     """Settings and a plugin manager for the agent: collectors and health checks only."""
-    from ..config import load_settings
-    from ..plugins import builtin_candidates, make_plugin_manager
+    from dashfleet_core.config import load_settings
+    from dashfleet_core.plugins import builtin_candidates, make_plugin_manager
 
     settings = load_settings(config_path, overrides=overrides)
     skip = {c.name for c in builtin_candidates() if c.kind in SERVER_SIDE_KINDS}
     plugins = settings.plugins.model_copy(update={"disabled": sorted(set(settings.plugins.disabled) | skip)})
     trimmed = settings.model_copy(update={"plugins": plugins})
-    return _context.Context(settings=trimmed, pm=make_plugin_manager(trimmed))
+    return Context(settings=trimmed, pm=make_plugin_manager(trimmed))
 
 
-def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
+def run_agent(loaded: Context, *, once: bool = False) -> int:
     """Build the agent from validated settings and run it; returns the exit code."""
-    from dashfleet_agent.identity import IdentityError
-    from dashfleet_agent.runner import EXIT_FAILED, EXIT_USAGE, Agent, AgentConfig
-    from dashfleet_agent.signals import stop_on_signals
-    from dashfleet_agent.spool import SpoolError
-    from dashfleet_agent.token_file import TokenFileError, read_token_file
+    from dashfleet_core.engine import Engine
 
-    from ..engine import Engine
+    from .identity import IdentityError
+    from .runner import EXIT_FAILED, EXIT_USAGE, Agent, AgentConfig
+    from .signals import stop_on_signals
+    from .spool import SpoolError
+    from .token_file import TokenFileError, read_token_file
 
     s = loaded.settings.agent
     log = logging.getLogger("dashfleet_agent")
@@ -171,15 +175,11 @@ def _is_loopback(url: str) -> bool:
 @click.pass_context
 def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> None:
     """Last delivery, spool depth, dropped and rejected reports of the agent on this machine."""
-    from dashfleet_agent.status import format_status, read_status
+    from dashfleet_core.text import visible_lines
 
-    from ..text import visible_lines
+    from .status import format_status, read_status
 
-    loaded = _context.load(ctx.obj.get("agent_config_path"))
+    loaded = load_context(ctx.obj.get("agent_config_path"))
     state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
     doc = read_status(state_dir, ctx.obj.get("agent_machine_id") or loaded.settings.agent.machine_id)
     click.echo(json.dumps(doc, indent=2) if as_json else visible_lines(format_status(doc)))
-
-
-def add_commands(cli: click.Group) -> None:
-    cli.add_command(agent)
