@@ -7,8 +7,9 @@ The agent host contributes this group to `dashfleet` through the `dashfleet.comm
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
 then config file, then default. The token and the token file are one setting in two forms: the
-first place that gives either wins, and one place giving both is an error. Heavy imports stay
-inside the commands; nothing here imports Flask.
+first place that gives either wins, and one place giving both is an error. Flags and environment
+reach the settings as `load_settings` overrides, like every other command's; the agent then runs on
+`AgentSettings` itself. Heavy imports stay inside the commands; nothing here imports Flask.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 from click.core import ParameterSource
 
 from dashfleet_core.cli import Context, config_option, load_context
+from dashfleet_core.config import UNSET, AgentSettings
 
 
 def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
@@ -66,12 +68,11 @@ def agent(ctx: click.Context, server, token_file, token, machine_id, interval, s
     given = _token_source(ctx, token=token, token_file=token_file)
     overrides = {"agent.server": server, "agent.machine_id": machine_id, "agent.interval": interval,
                  "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
-    loaded = agent_context(config_path, overrides)
     if given == "token":      # outranks the config file's token_file
-        loaded.settings.agent.token, loaded.settings.agent.token_file = token, None
+        overrides.update({"agent.token": token, "agent.token_file": UNSET})
     elif given == "token_file":
-        loaded.settings.agent.token, loaded.settings.agent.token_file = None, token_file
-    sys.exit(run_agent(loaded, once=once))
+        overrides.update({"agent.token": UNSET, "agent.token_file": token_file})
+    sys.exit(run_agent(agent_context(config_path, overrides), once=once))
 
 
 def _token_source(ctx: click.Context, **values: str | None) -> str | None:
@@ -109,7 +110,7 @@ def run_agent(loaded: Context, *, once: bool = False) -> int:
     from dashfleet_core.engine import Engine
 
     from .identity import IdentityError
-    from .runner import EXIT_FAILED, EXIT_USAGE, Agent, AgentConfig
+    from .runner import EXIT_FAILED, EXIT_USAGE, Agent
     from .signals import stop_on_signals
     from .spool import SpoolError
     from .token_file import TokenFileError, read_token_file
@@ -141,15 +142,8 @@ def run_agent(loaded: Context, *, once: bool = False) -> int:
     if s.server.startswith("http://") and not _is_loopback(s.server):
         log.warning("sending to %s over plain http: the token and reports travel unencrypted; use https",
                     s.server)
-    config = AgentConfig(
-        server=s.server, token=token, state_dir=_resolve_state_dir(None, s.state_dir),
-        machine_id=s.machine_id, interval=s.interval, ca_bundle=s.ca_bundle, verify_tls=s.verify_tls,
-        spool_max_bytes=s.spool_max_bytes, spool_max_age_hours=s.spool_max_age_hours,
-        batch_size=s.batch_size, backoff_max_seconds=s.backoff_max_seconds,
-        blocked_retry_seconds=s.blocked_retry_seconds,
-    )
     try:
-        host = Agent(config, Engine(loaded.settings, loaded.pm))
+        host = Agent(resolved(s, token), Engine(loaded.settings, loaded.pm))
     except (SpoolError, IdentityError, OSError) as exc:
         click.echo(f"dashfleet agent: {exc}", err=True)
         return EXIT_FAILED
@@ -161,6 +155,13 @@ def run_agent(loaded: Context, *, once: bool = False) -> int:
         return 0
     finally:
         host.close()
+
+
+def resolved(s: AgentSettings, token: str) -> AgentSettings:
+    """The settings the agent runs on: the token read (from token_file if that was the form given)
+    and the state folder made concrete (the platform's default when none is set)."""
+    return s.model_copy(update={"token": token, "token_file": None,
+                                "state_dir": str(_resolve_state_dir(None, s.state_dir))})
 
 
 def _is_loopback(url: str) -> bool:
