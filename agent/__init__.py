@@ -6,7 +6,9 @@ Modules, one job each: `paths` (where the state folder lives), `identity` (the m
 `spool` (the crash-safe SQLite queue and the agent's counters), `backoff` (retry delays),
 `sender` (one HTTP POST), `answers` (what an answer means: only a DashFleet acknowledgement empties
 the spool), `runner` (the loop that ties them together), `status` (what `dashfleet agent status`
-shows), `binary` (the PyInstaller entry point).
+shows), `cli` (the `dashfleet agent` command group, contributed to `dashfleet` through the
+`dashfleet.commands` entry points), `binary` (the same group as a program of its own: the
+PyInstaller entry point).
 
 Nothing here imports Flask: the agent runs on workstations and stays small.
 """

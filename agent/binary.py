@@ -11,8 +11,9 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     import click
 
-    from dashfleet_core.cli.agent import agent
     from dashfleet_core.config import ConfigError
+
+    from dashfleet_agent.cli import agent
 
     verbose = sum(a.count("v") for a in (argv or sys.argv[1:]) if a.startswith("-v") and set(a[1:]) == {"v"})
     args = [a for a in (argv if argv is not None else sys.argv[1:])

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from dashfleet_core.config import AgentSettings
 
 from .answers import Answer
 from .backoff import Backoff
@@ -36,35 +37,27 @@ EXIT_REFUSED = 77      # EX_NOPERM: the server refused the token (or the URL / c
 MAX_RENUMBERINGS_PER_FLUSH = 3
 
 
-@dataclass
-class AgentConfig:
-    server: str
-    token: str
-    state_dir: Path
-    machine_id: str | None = None
-    interval: float = 10.0
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    spool_max_bytes: int = 50 * 1024 * 1024
-    spool_max_age_hours: float = 24.0
-    batch_size: int = 50
-    backoff_max_seconds: float = 30.0
-    blocked_retry_seconds: float = 300.0
-
-
 class Agent:
-    """Owns the state folder (lock, spool, machine id), the engine and the sender."""
+    """Owns the state folder (lock, spool, machine id), the engine and the sender.
 
-    def __init__(self, config: AgentConfig, engine):
+    Runs on the `[agent]` settings themselves, resolved by the command line: `token` read (from
+    `token_file` if that was given) and `state_dir` set (see dashfleet_agent.cli.resolved).
+    """
+
+    def __init__(self, config: AgentSettings, engine):
+        if not (config.server and config.token and config.state_dir):
+            raise ValueError("the agent needs [agent] server, token and state_dir "
+                             "(dashfleet_agent.cli.resolved reads the token file and sets the state folder)")
         self.config = config
         self.engine = engine
-        ensure_state_dir(config.state_dir)
-        self.lock = StateLock(config.state_dir)
+        state_dir = Path(config.state_dir)
+        ensure_state_dir(state_dir)
+        self.lock = StateLock(state_dir)
         self.lock.acquire()
         try:
-            self.machine_id = load_machine_id(config.state_dir, config.machine_id)
-            machine_key = load_machine_key(config.state_dir)
-            self.spool = Spool(config.state_dir, max_bytes=config.spool_max_bytes,
+            self.machine_id = load_machine_id(state_dir, config.machine_id)
+            machine_key = load_machine_key(state_dir)
+            self.spool = Spool(state_dir, max_bytes=config.spool_max_bytes,
                                max_age=config.spool_max_age_hours * 3600)
             # `agent status` shows the id in use, also when it came from --machine-id (not on disk).
             if self.spool.get("machine_id") != self.machine_id:

@@ -186,8 +186,8 @@ def outage(tmp: Path, reports: int, baseline: int, in_use: int) -> None:
 
 def per_cycle(tmp: Path, rounds: int) -> None:
     sys.path.insert(0, str(REPO))
-    from dashfleet_agent.runner import Agent, AgentConfig
-    from dashfleet_core.config import load_settings
+    from dashfleet_agent.runner import Agent
+    from dashfleet_core.config import AgentSettings, load_settings
     from dashfleet_core.engine import Engine
 
     procs = [p for p in psutil.process_iter(["cpu_percent"])]  # prime cpu_percent, as the collector does
@@ -213,8 +213,8 @@ def per_cycle(tmp: Path, rounds: int) -> None:
 
     srv = start_receiver()
     engine = Engine(load_settings(None, env={}))
-    agent = Agent(AgentConfig(server=f"http://127.0.0.1:{srv.server_address[1]}", token=TOKEN,
-                              state_dir=tmp / "cycle"), engine)
+    agent = Agent(AgentSettings(server=f"http://127.0.0.1:{srv.server_address[1]}", token=TOKEN,
+                                state_dir=str(tmp / "cycle")), engine)
     stop_event = threading.Event()
 
     def interleaved(fns):

@@ -230,6 +230,18 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
+class _Unset:
+    """The type of UNSET."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+# An override that removes a key the config file set (an override of None means "not given": the
+# file's value stays). For settings with two forms, such as [agent] token / token_file.
+UNSET: Any = _Unset()
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -260,7 +272,9 @@ def load_settings(
         if value not in (None, ""):
             _set_path(data, keys, value)
     for dotted, value in (overrides or {}).items():
-        if value is not None:
+        if value is UNSET:
+            _del_path(data, tuple(dotted.split(".")))
+        elif value is not None:
             _set_path(data, tuple(dotted.split(".")), value)
     try:
         settings = Settings.model_validate(data)
@@ -325,6 +339,15 @@ def _set_path(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
             node[key] = child
         node = child
     node[keys[-1]] = value
+
+
+def _del_path(data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    node = data
+    for key in keys[:-1]:
+        node = node.get(key)
+        if not isinstance(node, dict):
+            return
+    node.pop(keys[-1], None)
 
 
 def _describe(exc: ValidationError, source: str, prefix: str = "") -> str:

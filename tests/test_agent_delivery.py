@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from conftest import dashfleet_cmd
-from dashfleet_agent.runner import EXIT_DELIVERED, EXIT_REFUSED, EXIT_SPOOLED, Agent, AgentConfig
-from dashfleet_core.config import load_settings
+from dashfleet_agent.runner import EXIT_DELIVERED, EXIT_REFUSED, EXIT_SPOOLED, Agent
+from dashfleet_core.config import AgentSettings, load_settings
 from dashfleet_core.engine import Engine
 
 TOKEN = "s3cret-token"
@@ -139,7 +139,7 @@ def engine():
 
 
 def make_agent(tmp_path: Path, server: str, engine, **kw) -> Agent:
-    cfg = AgentConfig(server=server, token=kw.pop("token", TOKEN), state_dir=tmp_path / "state", **kw)
+    cfg = AgentSettings(server=server, token=kw.pop("token", TOKEN), state_dir=str(tmp_path / "state"), **kw)
     return Agent(cfg, engine)
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from conftest import dashfleet_cmd
-from dashfleet_agent.runner import EXIT_DELIVERED, EXIT_REFUSED, EXIT_USAGE, Agent, AgentConfig
-from dashfleet_core.config import load_settings
+from dashfleet_agent.runner import EXIT_DELIVERED, EXIT_REFUSED, EXIT_USAGE, Agent
+from dashfleet_core.config import AgentSettings, load_settings
 from dashfleet_core.engine import Engine
 
 TOKEN = "trust-fleet-token"
@@ -145,7 +145,8 @@ def engine():
 
 def make_agent(state: Path, server: str, engine, **kw) -> Agent:
     kw.setdefault("machine_id", "pc-1")
-    return Agent(AgentConfig(server=server, token=kw.pop("token", TOKEN), state_dir=state, **kw), engine)
+    settings = AgentSettings(server=server, token=kw.pop("token", TOKEN), state_dir=str(state), **kw)
+    return Agent(settings, engine)
 
 
 def body_of(agent: Agent, seq: int) -> dict:
@@ -482,6 +483,38 @@ def test_token_file_from_flag_env_and_config(tmp_path, server):
     assert out.returncode == EXIT_DELIVERED, out.stderr
     assert [r["headers"]["Authorization"] for r in server.requests] == [f"Bearer {TOKEN}"] * 4
     assert TOKEN not in out.stderr
+
+
+def test_the_token_given_outranks_the_other_form_in_the_config(tmp_path, server):
+    """Token and token file are one setting: the flag's (or environment's) form replaces the config
+    file's other form; the file giving both is an error."""
+    token_file = tmp_path / "agent.token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    base = ["--server", server.url, "--state-dir", str(tmp_path / "s"), "--machine-id", "pc-1", "--once"]
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\ntoken_file = "{tmp_path / "not-there.token"}"\n')
+    out = _agent_cli(tmp_path, "--config", str(config), "--token", TOKEN, *base)
+    assert out.returncode == EXIT_DELIVERED, out.stderr
+    out = _agent_cli(tmp_path, "--config", str(config), *base, env=_clean_env(DASHFLEET_AGENT_TOKEN=TOKEN))
+    assert out.returncode == EXIT_DELIVERED, out.stderr
+    config.write_text('[agent]\ntoken = "Zq9-the-wrong-token"\n')
+    out = _agent_cli(tmp_path, "--config", str(config), "--token-file", str(token_file), *base)
+    assert out.returncode == EXIT_DELIVERED, out.stderr
+    assert [r["headers"]["Authorization"] for r in server.requests] == [f"Bearer {TOKEN}"] * 3
+    config.write_text(f'[agent]\ntoken = "{TOKEN}"\ntoken_file = "{token_file}"\n')
+    out = _agent_cli(tmp_path, "--config", str(config), *base)
+    assert out.returncode == EXIT_USAGE and "[agent] token and token_file are both set" in out.stderr
+
+
+def test_the_agent_runs_only_on_resolved_settings(tmp_path, engine):
+    """`Agent` takes the [agent] settings once the command line has read the token file and set the
+    state folder; given them unresolved it says so instead of sending no token."""
+    unresolved = AgentSettings(server="http://127.0.0.1:9", token_file=str(tmp_path / "agent.token"),
+                               state_dir=str(tmp_path / "state"))
+    with pytest.raises(ValueError, match="token"):
+        Agent(unresolved, engine)
+    assert not (tmp_path / "state").exists()
 
 
 def test_token_file_missing_or_empty_is_a_clear_error(tmp_path, server):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from dashfleet_core.config import (ConfigError, Settings, find_config_file, load_settings,
+from dashfleet_core.config import (UNSET, ConfigError, Settings, find_config_file, load_settings,
                                    settings_from_dict)
 
 
@@ -62,6 +62,17 @@ below = true
     assert (t["cpu.percent"].warn, t["cpu.percent"].critical) == (70, 90)
     assert t["battery.percent"].below is True
     assert t["memory.percent"].warn == 90  # a default kept
+
+
+def test_an_unset_override_removes_what_the_file_set(tmp_path):
+    path = tmp_path / "dashfleet.toml"
+    path.write_text('[agent]\ntoken_file = "/etc/dashfleet/agent.token"\ninterval = 30\n')
+    settings = load_settings(path, env={}, overrides={"agent.token": "Zq9-from-the-flag",
+                                                      "agent.token_file": UNSET, "agent.server": UNSET,
+                                                      "agent.interval": None})
+    assert settings.agent.token == "Zq9-from-the-flag" and settings.agent.token_file is None
+    assert settings.agent.server is None          # nothing to remove: no error
+    assert settings.agent.interval == 30          # None: not given, the file's value stays
 
 
 def test_environment_overrides_the_file(tmp_path):

@@ -1,8 +1,12 @@
-"""The `dashfleet` command line: a click group whose commands live in this package's modules.
+"""The `dashfleet` command line: a click group whose commands come from three places.
 
-Each module here has `add_commands(cli)`; third-party plugins add theirs through the
-`register_commands` hook. Commands import what they need inside their bodies, so `dashfleet status`
-never imports Flask.
+- The core's own commands: each module here has `add_commands(cli)`.
+- Hosts' commands (`dashfleet web`, `dashfleet agent`, a third-party host's): entry points of the
+  `dashfleet.commands` group, each a click command named like its entry point. The core never
+  imports a host; hosts import `config_option` and `load_context` from here.
+- Plugins' commands: the `register_commands` hook, called once the config is loaded.
+
+Commands import what they need inside their bodies, so `dashfleet status` never imports Flask.
 """
 
 from __future__ import annotations
@@ -11,10 +15,21 @@ import importlib
 import logging
 import pkgutil
 import sys
+from importlib.metadata import entry_points
 
 import click
 
 from ..config import ConfigError
+from ._context import Context
+from ._context import load as load_context
+
+__all__ = ["COMMANDS_GROUP", "Context", "cli", "config_option", "load_context", "main"]
+
+# Entry-point group through which a host contributes its commands (see docs/plugin-hooks.md).
+COMMANDS_GROUP = "dashfleet.commands"
+
+# The commands added from COMMANDS_GROUP, by name: `main` may run more than once in a process.
+_from_hosts: dict[str, click.Command] = {}
 
 log = logging.getLogger("dashfleet")
 
@@ -48,6 +63,31 @@ def _add_builtin_commands() -> None:
                       type(exc).__name__, exc)
 
 
+def _add_host_commands() -> None:
+    """Hosts' commands, present whatever the config says (so `dashfleet web --config bad.toml`
+    reports the config error). One that cannot be loaded, is no click command or takes a name
+    already in use is logged and left out; the rest of the command line works."""
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        where = f"{ep.value} ({ep.dist.name if ep.dist else 'unknown package'})"
+        existing = cli.commands.get(ep.name)
+        if existing is not None and existing is not _from_hosts.get(ep.name):
+            log.error("dashfleet: the %r command from %s is left out: a command of that name exists",
+                      ep.name, where)
+            continue
+        try:
+            command = ep.load()
+        except Exception as exc:  # one broken host must not take every command down
+            log.error("dashfleet: the %r command from %s is unavailable: %s: %s", ep.name, where,
+                      type(exc).__name__, exc)
+            continue
+        if not isinstance(command, click.Command):
+            log.error("dashfleet: the %r command from %s is left out: %s is not a click command",
+                      ep.name, where, type(command).__name__)
+            continue
+        cli.add_command(command, ep.name)
+        _from_hosts[ep.name] = command
+
+
 def _add_plugin_commands(argv: list[str]) -> None:
     """Let plugins add commands; the config may come from `--config` anywhere in argv."""
     from ..plugins import call_each
@@ -70,6 +110,7 @@ def _add_plugin_commands(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     _add_builtin_commands()
+    _add_host_commands()
     try:
         _add_plugin_commands(argv)  # a plugin's ConfigError in register_commands: exit 2 too
         # Without standalone mode click returns ctx.exit(code)'s code instead of exiting.

@@ -2,6 +2,9 @@
 (waitress, see dashfleet_web.server: slow clients cost a socket, not a worker), runs the server's
 scheduled jobs, reports its own machine into the fleet, and exits promptly on SIGTERM or Ctrl-C.
 For more cores: gunicorn on `dashfleet_web.app:create_app()` behind a buffering nginx (docs/deploy.md).
+
+The web host contributes this command to `dashfleet` through the `dashfleet.commands` entry points
+(the core never imports a host). Only click is imported here: Flask loads when the command runs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import threading
 
 import click
 
-from . import _context, config_option
+from dashfleet_core.cli import config_option, load_context
 
 
 @click.command()
@@ -21,13 +24,13 @@ from . import _context, config_option
 @config_option
 def web(host: str | None, port: int | None, config_path: str | None) -> None:
     """Run the DashFleet server: dashboard, report API and the server's jobs."""
-    from dashfleet_web.app import create_app
-    from dashfleet_web.server import HttpServer
-    from dashfleet_web.token_file import token_path
+    from dashfleet_core.fleet import Fleet
 
-    from ..fleet import Fleet
+    from .app import create_app
+    from .server import HttpServer
+    from .token_file import token_path
 
-    ctx = _context.load(config_path, **{"server.host": host, "server.port": port})
+    ctx = load_context(config_path, **{"server.host": host, "server.port": port})
     settings = ctx.settings
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         # waitress warns "Task queue depth is N" for every request that waits for a thread: a flood
@@ -71,7 +74,3 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
         server.shutdown()
         fleet.stop()
         click.echo("DashFleet server stopped.")
-
-
-def add_commands(cli: click.Group) -> None:
-    cli.add_command(web)

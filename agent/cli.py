@@ -1,10 +1,15 @@
-"""`dashfleet agent` (run the agent host) and `dashfleet agent status`.
+"""`dashfleet agent` (run the agent host) and `dashfleet agent status`; `dashfleet-agent` (binary.py)
+runs the same group on its own.
+
+The agent host contributes this group to `dashfleet` through the `dashfleet.commands` entry points
+(the core never imports a host).
 
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
 then config file, then default. The token and the token file are one setting in two forms: the
-first place that gives either wins, and one place giving both is an error. Heavy imports stay
-inside the commands; nothing here imports Flask.
+first place that gives either wins, and one place giving both is an error. Flags and environment
+reach the settings as `load_settings` overrides, like every other command's; the agent then runs on
+`AgentSettings` itself. Heavy imports stay inside the commands; nothing here imports Flask.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from . import _context, config_option
+from dashfleet_core.cli import Context, config_option, load_context
+from dashfleet_core.config import UNSET, AgentSettings
 
 
 def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
-    from dashfleet_agent.paths import default_state_dir
+    from .paths import default_state_dir
 
     value = flag or configured
     return Path(value).expanduser() if value else default_state_dir()
@@ -62,12 +68,11 @@ def agent(ctx: click.Context, server, token_file, token, machine_id, interval, s
     given = _token_source(ctx, token=token, token_file=token_file)
     overrides = {"agent.server": server, "agent.machine_id": machine_id, "agent.interval": interval,
                  "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
-    loaded = agent_context(config_path, overrides)
     if given == "token":      # outranks the config file's token_file
-        loaded.settings.agent.token, loaded.settings.agent.token_file = token, None
+        overrides.update({"agent.token": token, "agent.token_file": UNSET})
     elif given == "token_file":
-        loaded.settings.agent.token, loaded.settings.agent.token_file = None, token_file
-    sys.exit(run_agent(loaded, once=once))
+        overrides.update({"agent.token": UNSET, "agent.token_file": token_file})
+    sys.exit(run_agent(agent_context(config_path, overrides), once=once))
 
 
 def _token_source(ctx: click.Context, **values: str | None) -> str | None:
@@ -88,27 +93,27 @@ def _token_source(ctx: click.Context, **values: str | None) -> str | None:
 SERVER_SIDE_KINDS = ("storage", "notifiers", "actions")
 
 
-def agent_context(config_path: str | None, overrides: dict) -> _context.Context:
+def agent_context(config_path: str | None, overrides: dict) -> Context:
     """Settings and a plugin manager for the agent: collectors and health checks only."""
-    from ..config import load_settings
-    from ..plugins import builtin_candidates, make_plugin_manager
+    from dashfleet_core.config import load_settings
+    from dashfleet_core.plugins import builtin_candidates, make_plugin_manager
 
     settings = load_settings(config_path, overrides=overrides)
     skip = {c.name for c in builtin_candidates() if c.kind in SERVER_SIDE_KINDS}
     plugins = settings.plugins.model_copy(update={"disabled": sorted(set(settings.plugins.disabled) | skip)})
     trimmed = settings.model_copy(update={"plugins": plugins})
-    return _context.Context(settings=trimmed, pm=make_plugin_manager(trimmed))
+    return Context(settings=trimmed, pm=make_plugin_manager(trimmed))
 
 
-def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
+def run_agent(loaded: Context, *, once: bool = False) -> int:
     """Build the agent from validated settings and run it; returns the exit code."""
-    from dashfleet_agent.identity import IdentityError
-    from dashfleet_agent.runner import EXIT_FAILED, EXIT_USAGE, Agent, AgentConfig
-    from dashfleet_agent.signals import stop_on_signals
-    from dashfleet_agent.spool import SpoolError
-    from dashfleet_agent.token_file import TokenFileError, read_token_file
+    from dashfleet_core.engine import Engine
 
-    from ..engine import Engine
+    from .identity import IdentityError
+    from .runner import EXIT_FAILED, EXIT_USAGE, Agent
+    from .signals import stop_on_signals
+    from .spool import SpoolError
+    from .token_file import TokenFileError, read_token_file
 
     s = loaded.settings.agent
     log = logging.getLogger("dashfleet_agent")
@@ -137,15 +142,8 @@ def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
     if s.server.startswith("http://") and not _is_loopback(s.server):
         log.warning("sending to %s over plain http: the token and reports travel unencrypted; use https",
                     s.server)
-    config = AgentConfig(
-        server=s.server, token=token, state_dir=_resolve_state_dir(None, s.state_dir),
-        machine_id=s.machine_id, interval=s.interval, ca_bundle=s.ca_bundle, verify_tls=s.verify_tls,
-        spool_max_bytes=s.spool_max_bytes, spool_max_age_hours=s.spool_max_age_hours,
-        batch_size=s.batch_size, backoff_max_seconds=s.backoff_max_seconds,
-        blocked_retry_seconds=s.blocked_retry_seconds,
-    )
     try:
-        host = Agent(config, Engine(loaded.settings, loaded.pm))
+        host = Agent(resolved(s, token), Engine(loaded.settings, loaded.pm))
     except (SpoolError, IdentityError, OSError) as exc:
         click.echo(f"dashfleet agent: {exc}", err=True)
         return EXIT_FAILED
@@ -157,6 +155,13 @@ def run_agent(loaded: _context.Context, *, once: bool = False) -> int:
         return 0
     finally:
         host.close()
+
+
+def resolved(s: AgentSettings, token: str) -> AgentSettings:
+    """The settings the agent runs on: the token read (from token_file if that was the form given)
+    and the state folder made concrete (the platform's default when none is set)."""
+    return s.model_copy(update={"token": token, "token_file": None,
+                                "state_dir": str(_resolve_state_dir(None, s.state_dir))})
 
 
 def _is_loopback(url: str) -> bool:
@@ -171,15 +176,11 @@ def _is_loopback(url: str) -> bool:
 @click.pass_context
 def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> None:
     """Last delivery, spool depth, dropped and rejected reports of the agent on this machine."""
-    from dashfleet_agent.status import format_status, read_status
+    from dashfleet_core.text import visible_lines
 
-    from ..text import visible_lines
+    from .status import format_status, read_status
 
-    loaded = _context.load(ctx.obj.get("agent_config_path"))
+    loaded = load_context(ctx.obj.get("agent_config_path"))
     state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
     doc = read_status(state_dir, ctx.obj.get("agent_machine_id") or loaded.settings.agent.machine_id)
     click.echo(json.dumps(doc, indent=2) if as_json else visible_lines(format_status(doc)))
-
-
-def add_commands(cli: click.Group) -> None:
-    cli.add_command(agent)
