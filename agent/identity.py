@@ -6,12 +6,12 @@ random UUID written on first start; the hostname travels beside it in every repo
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from pathlib import Path
 
 from dashfleet_core.models import MACHINE_ID_PATTERN
+from dashfleet_core.private_files import create_once
 
 ID_FILE = "machine_id"
 _VALID = re.compile(MACHINE_ID_PATTERN)
@@ -40,21 +40,5 @@ def machine_id(state_dir: Path, override: str | None = None) -> str:
         return check_machine_id(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError:
         pass
-    new_id = str(uuid.uuid4())
-    tmp = path.with_name(f".{ID_FILE}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(new_id + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        # link-then-unlink semantics: if another process created it meanwhile, keep theirs.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    except OSError:  # file systems without hard links (FAT, some Windows shares)
-        if not path.exists():
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    create_once(path, str(uuid.uuid4()) + "\n", mode=0o644)  # a start that lost the race reads the winner's
     return check_machine_id(path.read_text(encoding="utf-8"), str(path))

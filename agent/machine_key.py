@@ -14,6 +14,8 @@ import re
 import secrets
 from pathlib import Path
 
+from dashfleet_core.private_files import create_once
+
 from .identity import IdentityError
 
 log = logging.getLogger(__name__)
@@ -48,38 +50,13 @@ def load_or_create(state_dir: Path) -> str:
     if existing is not None:
         return existing
     key = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(key + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        except OSError:  # no hard links here (FAT, some shares): O_EXCL on the file itself
-            _create_in_place(path, key)
-    finally:
-        tmp.unlink(missing_ok=True)
+    create_once(path, key + "\n")  # a start that lost the race reads the winner's key below
     found = _read(path)
     if found is None:  # pragma: no cover - only if the file vanished between the two steps
         raise MachineKeyError(f"{path}: the machine key could not be created")
     if found == key:
         log.info("created this machine's key in %s", path)
     return found
-
-
-def _create_in_place(path: Path, key: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _read(path: Path) -> str | None:

@@ -56,3 +56,34 @@ def tighten(path: Path) -> None:
             os.chmod(path, mode & FILE_MODE)
         except PermissionError:
             log.warning("%s can be read by other users and is not ours to change: chmod 600 it", path)
+
+
+def create_once(path: Path, text: str, mode: int = FILE_MODE) -> bool:
+    """Write a small file (a token, a key, an id) that appears whole or not at all, once: True if
+    this call created it, False if it already existed (another process may have won a race: read
+    what it wrote). The text goes to a temporary file made with O_EXCL and fsynced, then is
+    hard-linked into place, which fails if the file exists; where hard links are missing (FAT,
+    some shares) O_EXCL on the file itself."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    _write_new(tmp, text, mode)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system
+        try:
+            _write_new(path, text, mode)
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -89,3 +89,19 @@ def test_migrate_says_why_the_json_lock_file_stays(tmp_path):
     assert f"{lock} stays: it is the lock every DashFleet process takes before writing" in proc.stderr
     assert mode(lock) == 0o600
     assert mode(tmp_path / "data" / "dashfleet.db") == 0o600
+
+
+def test_create_once_writes_a_whole_private_file_once_and_leaves_no_temporary(tmp_path, open_umask):
+    """The one helper behind the fleet token, the machine key and the machine id files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashfleet_core.private_files import create_once
+
+    target = tmp_path / "secret"
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda i: create_once(target, f"value-{i}\n"), range(16)))
+    assert won.count(True) == 1, "exactly one writer creates it"
+    assert target.read_text() == f"value-{won.index(True)}\n", "the winner's text, whole"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert create_once(target, "other\n") is False and target.read_text() == f"value-{won.index(True)}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret"], "no temporary file left"

@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 
 from dashfleet_core.config import Settings
-from dashfleet_core.private_files import private_folder
+from dashfleet_core.private_files import create_once, private_folder
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,8 @@ def resolve_fleet_token(settings: Settings) -> str:
         return existing
     private_folder(path.parent)
     token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(token + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return _read(path) or token
-    finally:
-        tmp.unlink(missing_ok=True)
+    if not create_once(path, token + "\n"):  # another worker won the race: its token is the one
+        return _read(path) or token
     log.warning("FLEET_TOKEN is not set: generated one; agents must send it. It is in %s "
                 "(readable by this user only)", path.resolve())
     return token
