@@ -17,7 +17,8 @@ from typing import Any, Callable
 import pluggy
 
 from . import health as health_mod
-from .collectors import Reading
+from .health import HealthCheck
+from .collectors import Collector, Reading
 from .config import Settings
 from .models import (MACHINE_ID_PATTERN, MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, METRIC_NAME_PATTERN,
                      Finding, Health, Report, StatusDocument, metric_range_error, utcnow)
@@ -41,10 +42,10 @@ class Engine:
     def __init__(self, settings: Settings | None = None, pm: pluggy.PluginManager | None = None):
         self.settings = settings or Settings()
         self.pm = pm or make_plugin_manager(self.settings)
-        self.collectors: Registry[Any] = gather(self.pm, "register_collectors", "collector",
-                                                isolate=True, settings=self.settings)
-        self.health_checks: Registry[Any] = gather(self.pm, "register_health_checks", "health check",
-                                                   isolate=True, settings=self.settings)
+        self.collectors: Registry[Collector] = gather(self.pm, "register_collectors", "collector",
+                                                      isolate=True, settings=self.settings)
+        self.health_checks: Registry[HealthCheck] = gather(self.pm, "register_health_checks", "health check",
+                                                           isolate=True, settings=self.settings)
         # plugins whose registration hook raised: reported as a finding every cycle
         self.setup_failures: list[Finding] = [
             _plugin_failure(f"plugin (in {hook})", plugin, message)
