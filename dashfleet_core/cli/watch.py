@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import time
+import threading
 from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -202,10 +202,17 @@ def watch(interval: float, count: int | None, export: tuple[str, ...], export_cs
     units = unit_table(engine.collectors.values())
     machine_id = default_machine_id()
     engine.startup()
-    seq, due = 0, time.monotonic()
-    try:
-        while count is None or seq < count:
-            seq += 1
+    done = threading.Event()
+    state: dict[str, Any] = {"seq": 0, "error": None}
+
+    def snapshot() -> None:
+        """One snapshot, run by the engine's scheduler every `interval` (never two at once, and no
+        burst to catch up after a slow cycle or a suspended laptop)."""
+        if done.is_set():
+            return
+        try:
+            state["seq"] += 1
+            seq = state["seq"]
             report, health = engine.cycle(machine_id, seq)
             for _, sink, _ in exports:
                 sink.write(export_record(report, health))
@@ -216,17 +223,24 @@ def watch(interval: float, count: int | None, export: tuple[str, ...], export_cs
             view = render(doc, units, title)
             click.echo((CLEAR + view) if redraw else (view + "\n"))
             if count is not None and seq >= count:
-                break
-            due += interval
-            now = time.monotonic()
-            if due < now:  # fell behind (a slow cycle, a suspended laptop): do not catch up in a burst
-                due = now
-            time.sleep(due - now)
+                done.set()
+        except BaseException as exc:  # an export that cannot be written ends watch, as it always did
+            state["error"] = exc
+            done.set()
+
+    engine.every(interval, snapshot, job_id="watch")
+    try:
+        engine.start()
+        while not done.wait(0.25):  # the main thread only waits, so Ctrl-C reaches it at once
+            pass
     except KeyboardInterrupt:
         click.echo("", err=True)
     finally:
+        engine.stop()  # waits for a snapshot in progress
         close_exports(exports)
         engine.shutdown()
+    if state["error"] is not None:
+        raise state["error"]
 
 
 def add_commands(cli: click.Group) -> None:
