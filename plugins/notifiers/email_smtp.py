@@ -8,7 +8,7 @@ in a config that gets copied around).
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -49,15 +49,14 @@ class EmailSettings(BaseModel):
 class EmailNotifier:
     name = PLUGIN_NAME
 
-    def __init__(self, options: EmailSettings | None = None, env: dict[str, str] | None = None) -> None:
-        self.options = options
-        self.env = os.environ if env is None else env
+    def __init__(self, options: EmailSettings | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.options = options or EmailSettings()
+        self.env = os.environ if env is None else env  # SMTP_USER, SMTP_PASSWORD: read when sending
 
-    def configure(self, settings) -> "EmailNotifier | None":
-        options = settings.plugin_settings(PLUGIN_NAME, EmailSettings)
-        if not options.host or not options.to:
-            return None
-        return EmailNotifier(options, self.env)
+    @property
+    def configured(self) -> bool:
+        """Off until `[plugins.email] host` and `to` are both set."""
+        return bool(self.options.host and self.options.to)
 
     def message(self, notification):
         from email.message import EmailMessage
@@ -80,7 +79,7 @@ class EmailNotifier:
         import ssl
 
         o = self.options
-        assert o is not None and o.host, "configure() first"
+        assert self.configured, "not configured: [plugins.email] host and to"
         user = self.env.get("SMTP_USER") or o.user
         password = self.env.get("SMTP_PASSWORD")
         context = ssl.create_default_context(cafile=o.ca_file)
@@ -122,5 +121,5 @@ def _html(notification) -> str:
 
 
 @hookimpl
-def register_notifiers(register):
-    register(EmailNotifier())
+def register_notifiers(register, settings):
+    register(EmailNotifier(settings.plugin_settings(PLUGIN_NAME, EmailSettings)))
