@@ -17,7 +17,6 @@ import os
 import re
 import warnings
 from contextlib import contextmanager
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,12 +65,11 @@ class AppriseNotifier:
         return bool(self.urls)
 
     @classmethod
-    def from_settings(cls, settings, env: Mapping[str, str] | None = None) -> "AppriseNotifier":
-        """`[plugins.apprise] urls`, then those of $APPRISE_URLS (`env`: os.environ by default),
-        each checked now, so a URL apprise does not understand stops the start (exit 2)."""
-        env = os.environ if env is None else env
+    def from_settings(cls, settings) -> "AppriseNotifier":
+        """`[plugins.apprise] urls`, then those of $APPRISE_URLS, each checked now, so a URL
+        apprise does not understand stops the start (exit 2)."""
         options = settings.plugin_settings(PLUGIN_NAME, AppriseSettings)
-        urls = options.urls + [u for u in re.split(r"[\s,]+", env.get(ENV, "")) if u]
+        urls = options.urls + [u for u in re.split(r"[\s,]+", os.environ.get(ENV, "")) if u]
         if not urls:
             return cls()
         try:

@@ -8,7 +8,7 @@ in a config that gets copied around).
 from __future__ import annotations
 
 import os
-from typing import Literal, Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -49,9 +49,8 @@ class EmailSettings(BaseModel):
 class EmailNotifier:
     name = PLUGIN_NAME
 
-    def __init__(self, options: EmailSettings | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, options: EmailSettings | None = None) -> None:
         self.options = options or EmailSettings()
-        self.env = os.environ if env is None else env  # SMTP_USER, SMTP_PASSWORD: read when sending
 
     @property
     def configured(self) -> bool:
@@ -80,8 +79,8 @@ class EmailNotifier:
 
         o = self.options
         assert self.configured, "not configured: [plugins.email] host and to"
-        user = self.env.get("SMTP_USER") or o.user
-        password = self.env.get("SMTP_PASSWORD")
+        user = os.environ.get("SMTP_USER") or o.user  # read when sending, as before
+        password = os.environ.get("SMTP_PASSWORD")
         context = ssl.create_default_context(cafile=o.ca_file)
         if o.security == "ssl":
             client = smtplib.SMTP_SSL(o.host, o.port or 465, timeout=o.timeout_seconds, context=context)
