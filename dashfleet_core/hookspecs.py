@@ -7,6 +7,12 @@ the core knows which plugin supplied each object and refuses two objects with th
 Event hooks (``startup``, ``shutdown``, ``health_changed``,
 ``report_stored``) tell plugins about the life of a host; their return values are ignored.
 
+Every ``register_*`` hook gets ``settings``, the validated :class:`dashfleet_core.config.Settings`:
+a plugin reads its own ``[plugins.<name>]`` table there, with
+``settings.plugin_settings("<name>", Model)``, and hands the result to what it registers. That is
+the one way settings reach a plugin, so a bad table stops the start (``ConfigError``, exit 2) in
+every host and in ``dashfleet config check``. An implementation may leave ``settings`` out.
+
 Each hook is documented for plugin authors in ``docs/plugin-hooks.md`` and has a test
 (``tests/test_hooks_documented.py`` checks both).
 """
@@ -50,12 +56,13 @@ def register_health_checks(register, settings):
 
 
 @hookspec
-def register_storage(register):
+def register_storage(register, settings):
     """Register storage backends.
 
     Call ``register(scheme, factory)``: ``scheme`` is the URL scheme the backend answers
     (``sqlite``, ``json``, ``postgresql``) and ``factory(url, settings)`` returns an object that
-    implements :class:`dashfleet_core.storage.Storage`. Called once when storage is opened.
+    implements :class:`dashfleet_core.storage.Storage`. ``settings`` as for
+    ``register_collectors`` (optional in an implementation). Called once when storage is opened.
     """
 
 
@@ -73,42 +80,51 @@ def register_exporters(register, settings):
 
 
 @hookspec
-def register_notifiers(register):
+def register_notifiers(register, settings):
     """Register notifiers (webhook, email, ...).
 
     Call ``register(notifier)``: a notifier has a unique ``name`` and ``send(message)`` taking a
     :class:`dashfleet_core.models.Notification`; it raises on failure so the event is retried.
-    Called once when the alerting service starts.
+    Read your settings here (``settings`` as for ``register_collectors``, optional in an
+    implementation) and give them to the notifier; a notifier whose ``configured`` attribute is
+    false (no URL set, say) stays listed but is not sent to. Called when the alerting service
+    starts, by ``dashfleet notify test`` and by ``dashfleet config check``; return value ignored.
+    (A ``configure(settings)`` method on the notifier, the former way, is still called.)
     """
 
 
 @hookspec
-def register_actions(register):
+def register_actions(register, settings):
     """Register remediation actions.
 
     Call ``register(action)``: an action has a unique ``name``, a ``description``, the
     ``platforms`` it supports, a ``Params`` model deriving from
     :class:`dashfleet_core.actions.ActionParams` (others are left out at load),
     ``changes_machine`` and ``run(params, context)`` returning a
-    :class:`dashfleet_core.models.ActionResult`.
+    :class:`dashfleet_core.models.ActionResult`. Read your settings here (``settings`` as for
+    ``register_collectors``, optional in an implementation) and give them to the action. Called
+    when an action service is built (server start, ``dashfleet actions``, ``dashfleet action
+    run``); return value ignored.
     """
 
 
 @hookspec
-def register_commands(cli):
+def register_commands(cli, settings):
     """Add commands to the ``dashfleet`` command line.
 
-    ``cli`` is the top-level ``click.Group``; add commands or groups to it. Called once when the
-    CLI starts; return value ignored.
+    ``cli`` is the top-level ``click.Group``; add commands or groups to it. ``settings`` as for
+    ``register_collectors`` (optional in an implementation): the config the command line loaded.
+    Called once when the CLI starts; return value ignored.
     """
 
 
 @hookspec
-def register_routes(app):
+def register_routes(app, settings):
     """Add routes to the web server.
 
     ``app`` is the Flask application being built by ``dashfleet_web.create_app``; register
-    blueprints on it. Called once per application; return value ignored.
+    blueprints on it. ``settings`` as for ``register_collectors`` (optional in an
+    implementation): the server's. Called once per application; return value ignored.
     """
 
 

@@ -48,9 +48,10 @@ def check_plugins(settings: Settings, pm: pluggy.PluginManager,
     registries: list[tuple[str, str, Registry]] = [
         ("collectors", "register_collectors", engine.collectors),
         ("health checks", "register_health_checks", engine.health_checks),
-        ("storage backends", "register_storage", gather(pm, "register_storage", "storage backend")),
+        ("storage backends", "register_storage", gather(pm, "register_storage", "storage backend",
+                                                         settings=settings)),
         ("exporters", "register_exporters", exporters(pm, settings)),
-        ("notifiers", "register_notifiers", gather(pm, "register_notifiers", "notifier")),
+        ("notifiers", "register_notifiers", gather(pm, "register_notifiers", "notifier", settings=settings)),
     ]
     for kind, hook, registry in registries:
         result.kinds[kind] = registry.names()
@@ -71,7 +72,8 @@ def check_plugins(settings: Settings, pm: pluggy.PluginManager,
     if pm.hook.register_routes.get_hookimpls():  # Flask only when a plugin adds routes
         from flask import Flask
 
-        failures += call_each(pm, "register_routes", {"app": Flask("dashfleet-config-check")})
+        app = Flask("dashfleet-config-check")
+        failures += call_each(pm, "register_routes", {"app": app, "settings": settings})
     result.problems += [f"plugin {f.plugin!r} failed in {f.hook}: {f}" for f in failures]
     result.problems += _orphan_tables(settings, pm)
     return result

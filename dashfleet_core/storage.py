@@ -348,7 +348,7 @@ def open_storage(settings: Settings, pm, url: str | None = None) -> Storage:
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("postgres", "postgresql+psycopg"):
         scheme = "postgresql"
-    backends = gather(pm, "register_storage", "storage backend")
+    backends = gather(pm, "register_storage", "storage backend", settings=settings)
     if scheme not in backends:
         available = ", ".join(f"{s}://" for s in sorted(backends)) or "none (all disabled?)"
         failed = "".join(f"; plugin {name!r} failed in register_storage: {problem}"

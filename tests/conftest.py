@@ -36,6 +36,15 @@ def dashfleet_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "dashfleet_core.cli"]
 
 
+def registered(plugin, hook: str, settings):
+    """The one object `plugin` (a module) registers through `hook` for `settings`: built-in
+    plugins read their `[plugins.<name>]` table there, so this is how DashFleet configures them."""
+    found = []
+    getattr(plugin, hook)(lambda *args: found.append(args[-1]), settings)
+    [obj] = found
+    return obj
+
+
 @pytest.fixture
 def settings_factory(tmp_path):
     """Build validated Settings from a dict of overrides, with storage in tmp_path by default."""

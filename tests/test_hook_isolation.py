@@ -99,7 +99,7 @@ def test_raising_registration_hook_leaves_only_that_plugin_out(dashfleet_setting
                                                                 builtin):
     settings = dashfleet_settings({})
     pm = make_plugin_manager(settings, entrypoints=False, extra=[("broken", raising(hook))])
-    registry = gather(pm, hook, kind, **({"settings": settings} if hook == "register_exporters" else {}))
+    registry = gather(pm, hook, kind, settings=settings)
     assert builtin in registry
     assert registry.failures == {"broken": "RuntimeError: plugin is broken"}
     assert failure_lines(caplog, "broken", hook) == [f"plugin 'broken' failed in {hook}: RuntimeError: plugin is broken"]
@@ -158,12 +158,12 @@ def test_raising_register_commands_and_register_routes_are_isolated(dashfleet_se
             raise RuntimeError("no routes today")
 
     # Broken registered last: pluggy calls it first, and Good must still be called
-    pm = make_plugin_manager(dashfleet_settings({}), entrypoints=False,
-                             extra=[("good", Good()), ("broken", Broken())])
+    settings = dashfleet_settings({})
+    pm = make_plugin_manager(settings, entrypoints=False, extra=[("good", Good()), ("broken", Broken())])
     group, app = click.Group(), Flask("test")
-    assert [str(f) for f in call_each(pm, "register_commands", {"cli": group})] == [
+    assert [str(f) for f in call_each(pm, "register_commands", {"cli": group, "settings": settings})] == [
         "RuntimeError: no commands today"]
-    assert [f.plugin for f in call_each(pm, "register_routes", {"app": app})] == ["broken"]
+    assert [f.plugin for f in call_each(pm, "register_routes", {"app": app, "settings": settings})] == ["broken"]
     assert "hello" in group.commands
     assert app.test_client().get("/hello").text == "hi"
     assert len(failure_lines(caplog, "broken", "register_commands")) == 1

@@ -7,10 +7,16 @@ from datetime import timedelta
 
 import pytest
 
+from conftest import registered
 from dashfleet_core.config import ConfigError
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.models import Event, Notification, Report, utcnow
-from dashfleet_plugins.notifiers.email_smtp import EmailNotifier
+from dashfleet_plugins.notifiers import email_smtp as plugin
+
+
+def configured(settings):
+    """The email notifier as its plugin registers it for `settings`."""
+    return registered(plugin, "register_notifiers", settings)
 
 
 def email_settings(settings_factory, smtp, **extra):
@@ -48,29 +54,32 @@ def test_email_alert_through_the_alert_path(settings_factory, smtp_server):
 
 def test_starttls_required_by_default_refuses_a_plain_server(settings_factory, smtp_server):
     settings = email_settings(settings_factory, smtp_server, security="starttls")
-    notifier = EmailNotifier().configure(settings)
+    notifier = configured(settings)
     with pytest.raises(smtplib.SMTPNotSupportedError):
         notifier.send(Notification(title="t", text="x"))
     assert smtp_server[2] == [], "nothing is sent in clear text when STARTTLS was asked for"
 
 
 def test_email_is_off_without_host_or_recipients(settings_factory):
-    assert EmailNotifier().configure(settings_factory({})) is None
-    assert EmailNotifier().configure(settings_factory({"plugins.email": {"host": "smtp.example"}})) is None
+    assert not configured(settings_factory({})).configured
+    assert not configured(settings_factory({"plugins.email": {"host": "smtp.example"}})).configured
+    assert not configured(settings_factory({"plugins.email": {"to": ["ops@example.test"]}})).configured
+    assert configured(settings_factory({"plugins.email": {"host": "smtp.example",
+                                                          "to": ["ops@example.test"]}})).configured
 
 
 def test_bad_email_settings_name_the_key(settings_factory):
     settings = settings_factory({"plugins.email": {"host": "smtp", "to": ["not-an-address"]}})
     with pytest.raises(ConfigError, match=r"plugins\.email\.to"):
-        EmailNotifier().configure(settings)
+        configured(settings)
     settings = settings_factory({"plugins.email": {"host": "smtp", "to": "a@x", "password": "secret"}})
     with pytest.raises(ConfigError, match=r"plugins\.email\.password.*unknown key"):
-        EmailNotifier().configure(settings)
+        configured(settings)
 
 
 def test_digest_email_lists_every_machine(settings_factory, smtp_server):
     settings = email_settings(settings_factory, smtp_server)
-    notifier = EmailNotifier().configure(settings)
+    notifier = configured(settings)
     from dashfleet_core.alerting.messages import digest
 
     events = [Event(machine_id=f"pc-{i}", kind="silent", at=utcnow(), details={"last_seen": utcnow().isoformat()})
@@ -135,11 +144,13 @@ def tls_smtp(tls_files, request):
 
 
 @pytest.mark.parametrize("tls_smtp", ["starttls", "ssl"], indirect=True)
-def test_tls_and_login_from_the_environment(settings_factory, tls_smtp):
+def test_tls_and_login_from_the_environment(settings_factory, tls_smtp, monkeypatch):
     mode, port, cert, received, logins = tls_smtp
     settings = settings_factory({"plugins.email": {"host": "127.0.0.1", "port": port, "security": mode,
                                                    "ca_file": str(cert), "to": ["ops@example.test"]}})
-    notifier = EmailNotifier(env={"SMTP_USER": "alerts", "SMTP_PASSWORD": "s3cret"}).configure(settings)
+    monkeypatch.setenv("SMTP_USER", "alerts")
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    notifier = configured(settings)
     notifier.send(Notification(title="[CRITICAL] tls-01", text="tls-01 is CRITICAL"))
     assert logins == [("alerts", True)]
     [mail] = received
@@ -149,6 +160,8 @@ def test_tls_and_login_from_the_environment(settings_factory, tls_smtp):
                                                     "to": ["ops@example.test"]}})
     import ssl
 
+    monkeypatch.delenv("SMTP_USER")
+    monkeypatch.delenv("SMTP_PASSWORD")
     with pytest.raises(ssl.SSLCertVerificationError):
-        EmailNotifier(env={}).configure(untrusted).send(Notification(title="x", text="y"))
+        configured(untrusted).send(Notification(title="x", text="y"))
     assert len(received) == 1, "an unverified server gets nothing"

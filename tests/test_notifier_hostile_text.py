@@ -10,12 +10,12 @@ import re
 
 import pytest
 
+from conftest import registered
 from dashfleet_core.alerting.messages import digest, single
 from dashfleet_core.config import ConfigError
 from dashfleet_core.models import Event, Notification, utcnow
 from dashfleet_core.text import BIDI
-from dashfleet_plugins.notifiers.email_smtp import EmailNotifier
-from dashfleet_plugins.notifiers.webhook import WebhookNotifier
+from dashfleet_plugins.notifiers import email_smtp, webhook
 
 LINK = "http://fleet.example/fleet/pc_01"
 HOSTILE_HOST = "<!channel> <https://evil.example|Click> [login](https://evil.example) @everyone \u202eexe\r\nX\x1b[2J"
@@ -35,7 +35,7 @@ def send_webhook(settings_factory, webhook_server, fmt: str | None, notification
     options = {"url": f"http://127.0.0.1:{webhook_server.server_port}/hooks/x"}
     if fmt is not None:
         options["format"] = fmt
-    WebhookNotifier().configure(settings_factory({"plugins.webhook": options})).send(notification)
+    registered(webhook, "register_notifiers", settings_factory({"plugins.webhook": options})).send(notification)
     [hit] = webhook_server.captured
     return json.loads(hit["body"])
 
@@ -98,7 +98,7 @@ def test_agent_pieces_are_capped():
 def test_unknown_format_is_a_config_error(settings_factory):
     settings = settings_factory({"plugins.webhook": {"url": "https://hooks.example/x", "format": "html"}})
     with pytest.raises(ConfigError, match=r"plugins\.webhook\.format"):
-        WebhookNotifier().configure(settings)
+        registered(webhook, "register_notifiers", settings)
 
 
 # --- email -----------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_unknown_format_is_a_config_error(settings_factory):
 
 def email(settings_factory, smtp):
     host, port, _ = smtp
-    return EmailNotifier().configure(settings_factory({"plugins.email": {
+    return registered(email_smtp, "register_notifiers", settings_factory({"plugins.email": {
         "host": host, "port": port, "security": "none", "from": "dashfleet@example.test",
         "to": ["ops@example.test"]}}))
 
@@ -136,13 +136,14 @@ def test_email_body_of_a_hostile_alert_is_clean_and_escaped(settings_factory, sm
 
 
 @pytest.mark.skipif(importlib.util.find_spec("apprise") is None, reason="apprise not installed")
-def test_apprise_gets_clean_text_without_mentions(settings_factory, webhook_server, smtp_server):
-    from dashfleet_plugins.notifiers.apprise_urls import AppriseNotifier
+def test_apprise_gets_clean_text_without_mentions(settings_factory, webhook_server, smtp_server, monkeypatch):
+    from dashfleet_plugins.notifiers import apprise_urls
 
     host, port, mails = smtp_server
     urls = (f"json://127.0.0.1:{webhook_server.server_port}/hooks/apprise "
             f"mailto://{host}:{port}?from=dashfleet@example.test&to=ops@example.test&mode=insecure")
-    notifier = AppriseNotifier(env={"APPRISE_URLS": urls}).configure(settings_factory({}))
+    monkeypatch.setenv("APPRISE_URLS", urls)
+    notifier = registered(apprise_urls, "register_notifiers", settings_factory({}))
     message = single(hostile_event(), "ok")
     message.title = "[CRITICAL] pc_01\r\nBcc: victim@example.test \u202eexe"
     notifier.send(message)

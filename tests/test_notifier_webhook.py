@@ -8,15 +8,20 @@ import threading
 
 import pytest
 
-from conftest import dashfleet_cmd
+from conftest import dashfleet_cmd, registered
 from dashfleet_core.config import ConfigError
 from dashfleet_core.models import Event, Notification, utcnow
-from dashfleet_plugins.notifiers.webhook import WebhookError, WebhookNotifier
+from dashfleet_plugins.notifiers import webhook as plugin
+from dashfleet_plugins.notifiers.webhook import WebhookError
+
+
+def configured(settings):
+    """The webhook notifier as its plugin registers it for `settings`."""
+    return registered(plugin, "register_notifiers", settings)
 
 
 def webhook(settings_factory, url, **extra):
-    settings = settings_factory({"plugins.webhook": {"url": url, **extra}})
-    return WebhookNotifier().configure(settings)
+    return configured(settings_factory({"plugins.webhook": {"url": url, **extra}}))
 
 
 def note() -> Notification:
@@ -55,14 +60,14 @@ def test_hanging_receiver_times_out(settings_factory, webhook_server):
 
 def test_webhook_url_alone_enables_it(settings_factory, webhook_server):
     url = f"http://127.0.0.1:{webhook_server.server_port}/h"
-    assert WebhookNotifier().configure(settings_factory({})) is None
-    settings = settings_factory(env={"WEBHOOK_URL": url})
-    assert WebhookNotifier().configure(settings).options.url == url
+    assert not configured(settings_factory({})).configured
+    notifier = configured(settings_factory(env={"WEBHOOK_URL": url}))
+    assert notifier.configured and notifier.options.url == url
 
 
 def test_bad_url_is_a_config_error(settings_factory):
     with pytest.raises(ConfigError, match=r"plugins\.webhook\.url.*http"):
-        WebhookNotifier().configure(settings_factory({"plugins.webhook.url": "ftp://nope"}))
+        configured(settings_factory({"plugins.webhook.url": "ftp://nope"}))
 
 
 def test_notify_test_command(tmp_path, webhook_server):

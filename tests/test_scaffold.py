@@ -112,6 +112,19 @@ def test_the_package_is_complete(tmp_path):
                 compile(path.read_text(), str(path), "exec")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_reads_its_settings_in_its_register_hook(tmp_path, kind):
+    """The one way (docs/plugin-hooks.md, "Settings"): `register_*(register, settings)` reads the
+    table with `settings.plugin_settings` and hands it on; no `configure`, no `context.options`."""
+    r = new(tmp_path, f"sc-{kind}", "--kind", kind)
+    assert r.returncode == 0, r.stderr
+    plugin = (tmp_path / f"dashfleet-sc-{kind}" / f"dashfleet_sc_{kind}" / "plugin.py").read_text()
+    hook = re.search(rf"^@hookimpl\ndef {HOOK_OF[kind]}\(register, settings\):\n((?:    .*\n)+)", plugin, re.M)
+    assert hook, plugin
+    assert "settings.plugin_settings(PLUGIN_NAME, Settings)" in hook.group(1)
+    assert "configure(" not in plugin and "context.options" not in plugin
+
+
 @pytest.mark.parametrize("args, said", [
     (["Disk Age", "--kind", "collector"], "cannot be a plugin name"),
     (["9lives", "--kind", "collector"], "cannot be a plugin name"),

@@ -79,7 +79,8 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     metrics.init_app(app)
     for module in _blueprint_modules():
         app.register_blueprint(module.bp)
-    call_each(fleet.pm, "register_routes", {"app": app})  # a raising plugin is left out, logged
+    # a raising plugin is left out, logged
+    call_each(fleet.pm, "register_routes", {"app": app, "settings": settings})
 
     if start:
         fleet.start()

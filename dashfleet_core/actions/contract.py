@@ -63,13 +63,21 @@ class Action(Protocol):
 
 
 class BaseAction:
-    """Convenience base: set the class attributes and write `run`."""
+    """Convenience base: set the class attributes and write `run`.
+
+    `options` are the plugin's settings, which its `register_actions(register, settings)` read
+    (``Action(settings.plugin_settings("<plugin name>", Model))``); `run` finds them in
+    `self.options`.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     platforms: ClassVar[tuple[str, ...]] = PLATFORMS
     changes_machine: ClassVar[bool] = True
     Params: ClassVar[type[ActionParams]] = ActionParams
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options
 
     def run(self, params: Any, context: "ActionContext") -> ActionResult:  # pragma: no cover
         raise NotImplementedError
@@ -119,7 +127,13 @@ class ActionContext:
 
     def options(self, model: type[BaseModel]) -> Any:
         """The settings of the plugin that registered this action, `[plugins.<plugin name>]`,
-        validated against `model` (for the built-ins the plugin and the action share a name)."""
+        validated against `model`, on every run.
+
+        Deprecated, kept for third-party actions written before settings reached
+        `register_actions`: read them there instead, `settings.plugin_settings("<name>", Model)`,
+        and give them to the action, so a bad table stops the start rather than failing a run."""
+        self.log.debug("action %r reads its settings through context.options(), the former way: "
+                       "read them in register_actions(register, settings) instead", self.action)
         return self.settings.plugin_settings(self.plugin, model)
 
     def run_command(self, argv: Sequence[str], *, timeout: float | None = None,

@@ -69,7 +69,7 @@ class ActionService:
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
         # isolate: a third-party plugin whose hook raises is left out, not fatal to the server.
-        registry = gather(pm, "register_actions", "action", isolate=True)
+        registry = gather(pm, "register_actions", "action", isolate=True, settings=settings)
         self.actions: dict[str, Action] = {}
         self.owner: dict[str, str] = {}
         for plugin, problem in getattr(registry, "failures", {}).items():

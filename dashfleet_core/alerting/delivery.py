@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..models import DEFAULT_ORG, Event, Notification, status_rank
-from ..plugins import call_each
+from ..plugins import call_each, gather
 from . import messages, tracker
 from .tracker import STATE
 
@@ -37,17 +37,21 @@ BATCH = 1000
 
 
 def load_notifiers(pm, settings) -> dict[str, Any]:
-    """The notifiers that are configured: every registered one whose ``configure(settings)`` returns
-    an object (None means "not configured here", e.g. no WEBHOOK_URL). Objects without
-    ``configure`` are used as they are."""
-    from ..plugins import gather
+    """The notifiers that are configured: every registered one whose ``configured`` attribute is
+    not false (a notifier reads its settings in ``register_notifiers(register, settings)``; one
+    left off, e.g. with no WEBHOOK_URL, says so there and stays listed in ``config check``).
 
+    Deprecated, still honoured for third-party notifiers written before settings reached
+    ``register_notifiers``: a ``configure(settings)`` method, whose result replaces the
+    notifier (None: not configured here)."""
     found: dict[str, Any] = {}
-    for name, notifier in gather(pm, "register_notifiers", "notifier").items():
+    for name, notifier in gather(pm, "register_notifiers", "notifier", settings=settings).items():
         configure = getattr(notifier, "configure", None)
         if configure is not None:
+            log.debug("notifier %r is set up through configure(settings), the former way: read "
+                      "settings in register_notifiers(register, settings) instead", name)
             notifier = configure(settings)
-        if notifier is not None:
+        if notifier is not None and getattr(notifier, "configured", True):
             found[name] = notifier
     return found
 

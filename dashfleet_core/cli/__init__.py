@@ -104,7 +104,7 @@ def _add_plugin_commands(argv: list[str]) -> None:
     except ConfigError:
         return  # the command itself reports the problem with its exit code
     # a broken plugin is logged and left out; `config check` reports it again
-    ctx.command_failures = call_each(ctx.pm, "register_commands", {"cli": cli})
+    ctx.command_failures = call_each(ctx.pm, "register_commands", {"cli": cli, "settings": ctx.settings})
 
 
 def main(argv: list[str] | None = None) -> None:

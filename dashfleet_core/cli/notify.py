@@ -28,7 +28,7 @@ def notify_test(only: str | None, config_path: str | None) -> None:
     notifiers = load_notifiers(ctx.pm, ctx.settings)
     if only is not None:
         if only not in notifiers:
-            known = gather(ctx.pm, "register_notifiers", "notifier").names()
+            known = gather(ctx.pm, "register_notifiers", "notifier", settings=ctx.settings).names()
             state = "is not configured" if only in known else "does not exist"
             raise ConfigError(
                 f"{ctx.settings.source}: notifier {only!r} {state}; configured: "

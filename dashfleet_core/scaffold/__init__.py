@@ -3,7 +3,7 @@
 The files come from `templates/common/` and `templates/<kind>/` (package data, `string.Template`
 syntax: `$name`, `$module`, ...), so what a new plugin looks like is edited as files, not as
 strings in code. Every kind's package has the `dashfleet` entry point, a pydantic settings model
-read with `settings.plugin_settings(...)`, a README and tests on the fixtures of
+read with `settings.plugin_settings(...)` in its `register_*` hook, a README and tests on the fixtures of
 `dashfleet_core.testing` that pass as generated (tests/test_scaffold.py installs and runs them).
 """
 

@@ -57,9 +57,10 @@ class CleanupOutlook(BaseAction):
     platforms = ("windows", "macos")
     changes_machine = True
     Params = Params
+    options: Options  # [plugins.cleanup_outlook], read in register_actions
 
     def run(self, params: Params, context: ActionContext) -> ActionResult:
-        options = context.options(Options)
+        options = self.options
         folders = options.folders or default_folders(context.platform)
         running = running_processes(options.process_names or PROCESS_NAMES)
         if running:
@@ -79,5 +80,5 @@ class CleanupOutlook(BaseAction):
 
 
 @hookimpl
-def register_actions(register):
-    register(CleanupOutlook())
+def register_actions(register, settings):
+    register(CleanupOutlook(settings.plugin_settings("cleanup_outlook", Options)))

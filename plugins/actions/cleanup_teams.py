@@ -57,9 +57,10 @@ class CleanupTeams(BaseAction):
     platforms = ("windows", "linux", "macos")
     changes_machine = True
     Params = Params
+    options: Options  # [plugins.cleanup_teams], read in register_actions
 
     def run(self, params: Params, context: ActionContext) -> ActionResult:
-        options = context.options(Options)
+        options = self.options
         folders = options.folders or default_folders(context.platform)
         running = running_processes(options.process_names or PROCESS_NAMES)
         if running:
@@ -76,5 +77,5 @@ class CleanupTeams(BaseAction):
 
 
 @hookimpl
-def register_actions(register):
-    register(CleanupTeams())
+def register_actions(register, settings):
+    register(CleanupTeams(settings.plugin_settings("cleanup_teams", Options)))

@@ -46,9 +46,10 @@ class CleanupTemp(BaseAction):
     platforms = ("windows", "linux", "macos")
     changes_machine = True
     Params = Params
+    options: Options  # [plugins.cleanup_temp], read in register_actions
 
     def run(self, params: Params, context: ActionContext) -> ActionResult:
-        folders = context.options(Options).folders or default_folders()
+        folders = self.options.folders or default_folders()
         report = sweep(folders, context, dry_run=params.dry_run, older_than_days=params.older_than_days)
         verb = "would free" if params.dry_run else "freed"
         summary = (f"{verb} {human_bytes(report['bytes'])} in {report['files']} file(s) older than "
@@ -61,5 +62,5 @@ class CleanupTemp(BaseAction):
 
 
 @hookimpl
-def register_actions(register):
-    register(CleanupTemp())
+def register_actions(register, settings):
+    register(CleanupTemp(settings.plugin_settings("cleanup_temp", Options)))

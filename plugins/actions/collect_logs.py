@@ -136,9 +136,10 @@ class CollectLogs(BaseAction):
     platforms = ("windows", "linux", "macos")
     changes_machine = False
     Params = Params
+    options: Options  # [plugins.collect_logs], read in register_actions
 
     def run(self, params: Params, context: ActionContext) -> ActionResult:
-        options = context.options(Options)
+        options = self.options
         cutoff = time.time() - params.days * 86400
         groups = {
             "system": options.log_folders if options.log_folders is not None
@@ -242,5 +243,5 @@ def _add_file(zf: zipfile.ZipFile, root: Path, entry: Entry, arcname: str, limit
 
 
 @hookimpl
-def register_actions(register):
-    register(CollectLogs())
+def register_actions(register, settings):
+    register(CollectLogs(settings.plugin_settings("collect_logs", Options)))

@@ -25,13 +25,14 @@ class RestartSpooler(BaseAction):
     platforms = ("windows", "linux")
     changes_machine = True
     Params = Params
+    options: Options  # [plugins.restart_spooler], read in register_actions
 
     def run(self, params: Params, context: ActionContext) -> ActionResult:
         if context.platform == "windows":
             commands = [["net", "stop", "Spooler", "/y"], ["net", "start", "Spooler"]]
             tolerated = {0, 2}  # net stop answers 2 when the service was already stopped
         else:
-            unit = context.options(Options).cups_unit
+            unit = self.options.cups_unit
             if not unit.endswith(".service") or not unit.replace("-", "").replace("_", "").replace(".", "").isalnum():
                 return self.result(False, f"[plugins.restart_spooler] cups_unit {unit!r} is not a service "
                                           f"unit name like cups.service", params)
@@ -52,5 +53,5 @@ class RestartSpooler(BaseAction):
 
 
 @hookimpl
-def register_actions(register):
-    register(RestartSpooler())
+def register_actions(register, settings):
+    register(RestartSpooler(settings.plugin_settings("restart_spooler", Options)))

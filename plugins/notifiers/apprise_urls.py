@@ -56,15 +56,22 @@ def _import_apprise():
 class AppriseNotifier:
     name = PLUGIN_NAME
 
-    def __init__(self, urls: list[str] | None = None, env: dict[str, str] | None = None) -> None:
-        self.urls = urls or []
-        self.env = os.environ if env is None else env
+    def __init__(self, urls: list[str] | None = None) -> None:
+        self.urls = list(urls or [])
 
-    def configure(self, settings) -> "AppriseNotifier | None":
+    @property
+    def configured(self) -> bool:
+        """No URL in `[plugins.apprise] urls` nor in $APPRISE_URLS: the notifier is off."""
+        return bool(self.urls)
+
+    @classmethod
+    def from_settings(cls, settings) -> "AppriseNotifier":
+        """`[plugins.apprise] urls`, then those of $APPRISE_URLS, each checked now, so a URL
+        apprise does not understand stops the start (exit 2)."""
         options = settings.plugin_settings(PLUGIN_NAME, AppriseSettings)
-        urls = options.urls + [u for u in re.split(r"[\s,]+", self.env.get(ENV, "")) if u]
+        urls = options.urls + [u for u in re.split(r"[\s,]+", os.environ.get(ENV, "")) if u]
         if not urls:
-            return None
+            return cls()
         try:
             apprise = _import_apprise()
         except ImportError:
@@ -77,7 +84,7 @@ class AppriseNotifier:
                 scheme = url.split("://", 1)[0] if "://" in url else "?"
                 raise ConfigError(f"{settings.source}: apprise URL #{n + 1} ({scheme}://...) is not one "
                                   "apprise understands; see https://github.com/caronc/apprise/wiki")
-        return AppriseNotifier(urls, self.env)
+        return cls(urls)
 
     def send(self, notification) -> None:
         apprise = _import_apprise()
@@ -119,5 +126,5 @@ def _is_bad(notification) -> bool:
 
 
 @hookimpl
-def register_notifiers(register):
-    register(AppriseNotifier())
+def register_notifiers(register, settings):
+    register(AppriseNotifier.from_settings(settings))

@@ -49,15 +49,13 @@ class EmailSettings(BaseModel):
 class EmailNotifier:
     name = PLUGIN_NAME
 
-    def __init__(self, options: EmailSettings | None = None, env: dict[str, str] | None = None) -> None:
-        self.options = options
-        self.env = os.environ if env is None else env
+    def __init__(self, options: EmailSettings | None = None) -> None:
+        self.options = options or EmailSettings()
 
-    def configure(self, settings) -> "EmailNotifier | None":
-        options = settings.plugin_settings(PLUGIN_NAME, EmailSettings)
-        if not options.host or not options.to:
-            return None
-        return EmailNotifier(options, self.env)
+    @property
+    def configured(self) -> bool:
+        """Off until `[plugins.email] host` and `to` are both set."""
+        return bool(self.options.host and self.options.to)
 
     def message(self, notification):
         from email.message import EmailMessage
@@ -80,9 +78,9 @@ class EmailNotifier:
         import ssl
 
         o = self.options
-        assert o is not None and o.host, "configure() first"
-        user = self.env.get("SMTP_USER") or o.user
-        password = self.env.get("SMTP_PASSWORD")
+        assert self.configured, "not configured: [plugins.email] host and to"
+        user = os.environ.get("SMTP_USER") or o.user  # read when sending, as before
+        password = os.environ.get("SMTP_PASSWORD")
         context = ssl.create_default_context(cafile=o.ca_file)
         if o.security == "ssl":
             client = smtplib.SMTP_SSL(o.host, o.port or 465, timeout=o.timeout_seconds, context=context)
@@ -122,5 +120,5 @@ def _html(notification) -> str:
 
 
 @hookimpl
-def register_notifiers(register):
-    register(EmailNotifier())
+def register_notifiers(register, settings):
+    register(EmailNotifier(settings.plugin_settings(PLUGIN_NAME, EmailSettings)))

@@ -21,6 +21,8 @@ from dashfleet_core.text import render
 
 log = logging.getLogger(__name__)
 
+PLUGIN_NAME = "webhook"
+
 
 class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -48,22 +50,22 @@ class WebhookError(Exception):
 
 
 class WebhookNotifier:
-    name = "webhook"
+    name = PLUGIN_NAME
 
     def __init__(self, options: WebhookSettings | None = None) -> None:
-        self.options = options
+        self.options = options or WebhookSettings()
 
-    def configure(self, settings) -> "WebhookNotifier | None":
-        """A configured copy, or None when no URL is set (the notifier is then off)."""
-        options = settings.plugin_settings("webhook", WebhookSettings)
-        return WebhookNotifier(options) if options.url else None
+    @property
+    def configured(self) -> bool:
+        """No URL (neither WEBHOOK_URL nor `[plugins.webhook] url`): the notifier is off."""
+        return self.options.url is not None
 
     def payload(self, notification) -> dict:
         """The JSON body: the message escaped for the receiver, plus the structured data (exact,
         JSON-encoded: a receiver that shows it escapes it for its own page)."""
         from dashfleet_core.alerting.messages import links_of, structured
 
-        fmt = self.options.format if self.options else "slack"
+        fmt = self.options.format
         text = render(f"{notification.title}\n{notification.text}", fmt, keep=links_of(notification))
         if fmt == "discord":  # Discord's body has no room for data; no mention pings, whatever the text
             return {"content": text, "allowed_mentions": {"parse": []}}
@@ -72,7 +74,7 @@ class WebhookNotifier:
     def send(self, notification) -> None:
         import requests
 
-        assert self.options is not None and self.options.url, "configure() first"
+        assert self.options.url, "not configured: no URL"
         try:
             response = requests.post(
                 self.options.url, json=self.payload(notification),
@@ -93,5 +95,6 @@ def _where(url: str) -> str:
 
 
 @hookimpl
-def register_notifiers(register):
-    register(WebhookNotifier())
+def register_notifiers(register, settings):
+    # WEBHOOK_URL reaches [plugins.webhook] url through the config's environment overrides
+    register(WebhookNotifier(settings.plugin_settings(PLUGIN_NAME, WebhookSettings)))

@@ -34,8 +34,18 @@ def _fleet():
     return current_app.extensions["dashfleet"]
 
 
+@bp.record_once
+def _build_service(state) -> None:
+    """Build the service with the app: actions read their `[plugins.<name>]` tables when they are
+    registered, so a bad table stops the server at start-up (ConfigError, exit 2) instead of
+    failing the first `POST /api/action`."""
+    fleet = state.app.extensions["dashfleet"]
+    state.app.extensions[SERVICE_KEY] = ActionService(fleet.settings, fleet.pm, fleet.storage)
+
+
 def _service() -> ActionService:
-    """One service per app, built on first use from the fleet's settings, plugins and storage."""
+    """One service per app, built with it from the fleet's settings, plugins and storage (again
+    if the fleet's storage was replaced)."""
     fleet = _fleet()
     service = current_app.extensions.get(SERVICE_KEY)
     if service is None or service.storage is not fleet.storage:
