@@ -45,7 +45,7 @@ def test_the_built_in_plugins_are_what_the_protocols_describe(tmp_path):
     engine = Engine(settings, pm)
     assert engine.collectors and all(isinstance(c, Collector) for c in engine.collectors.values())
     assert engine.health_checks and all(isinstance(h, HealthCheck) for h in engine.health_checks.values())
-    notifiers = gather(pm, "register_notifiers", "notifier")
+    notifiers = gather(pm, "register_notifiers", "notifier", settings=settings)
     assert notifiers and all(isinstance(n, Notifier) for n in notifiers.values())
     for name, factory in exporters(pm, settings).items():
         with open(tmp_path / f"out.{name}", "w", encoding="utf-8") as fh:
