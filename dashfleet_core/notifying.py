@@ -1,7 +1,9 @@
 """What a notifier is: the object a plugin registers with `register_notifiers`.
 
 Alerting hands it one `Notification` at a time from its outbox; `send` raising means "not
-delivered" (it is retried with backoff), returning means delivered. The text in a notification
+delivered" (it is retried with backoff), returning means delivered. A notifier whose settings leave
+it off (no URL, no recipient) may say so with `configured = False`: it is listed (`config check`,
+`notify test`) but sent nothing. The text in a notification
 comes partly from agents: build what you send with `dashfleet_core.text.render(text, format)`.
 """
 
