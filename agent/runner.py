@@ -67,6 +67,8 @@ class Agent:
             raise
         self.sender = Sender(config.server, config.token, machine_key=machine_key, ca_bundle=config.ca_bundle,
                              verify_tls=config.verify_tls)
+        # what the server said last time it takes (kept for `--once` runs and restarts)
+        self.sender.accepts = frozenset(self.spool.get("server_accepts") or ())
         self.backoff = Backoff(cap=config.backoff_max_seconds)
         self.next_send = 0.0          # monotonic time before which no send is tried
         self.retry_delay: float | None = None   # the last wait scheduled after a failure, in seconds
@@ -110,6 +112,8 @@ class Agent:
             items = self.spool.peek(limit) if limit > 1 else head
             answer = self.sender.send(items)
             self.last_answer = answer
+            if sorted(self.sender.accepts) != (self.spool.get("server_accepts") or []):
+                self.spool.set("server_accepts", sorted(self.sender.accepts))
             if answer.kind == "split":
                 # The server refused the batch as a whole: find the culprit one report at a time.
                 log.warning("%s; sending the %d reports one at a time", answer.message, len(items))

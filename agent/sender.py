@@ -17,6 +17,8 @@ from .machine_key import HEADER as MACHINE_KEY_HEADER
 from .spool import Item
 
 REPORT_PATH = "/api/fleet/report"
+ACCEPTS_HEADER = "X-DashFleet-Accepts"  # the optional report fields this server takes
+OPTIONAL_FIELDS = ("collector_failures",)
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 # The server's answer to a batch of 500 is about 40 kB; read no more than this of any answer.
@@ -53,15 +55,16 @@ class Sender:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.trust_env = True  # honour HTTPS_PROXY / NO_PROXY like other tools on the machine
         self.ca_bundle = ca_bundle
+        # Optional report fields the server said it takes (its X-DashFleet-Accepts header); until it
+        # has said so they are left out, since an older server refuses fields it does not know.
+        self.accepts: frozenset[str] = frozenset()
 
     def close(self) -> None:
         self.session.close()
 
     def send(self, items: list[Item]) -> Answer:
-        if len(items) == 1:
-            body = items[0].body
-        else:
-            body = b"[" + b",".join(i.body for i in items) + b"]"
+        bodies = [self._fit(item.body) for item in items]
+        body = bodies[0] if len(bodies) == 1 else b"[" + b",".join(bodies) + b"]"
         try:
             resp = self.session.post(self.url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                                      allow_redirects=False, verify=self.verify, stream=True)
@@ -69,6 +72,9 @@ class Sender:
                 reply = Reply(resp.status_code, resp.headers, _read_capped(resp), self.url)
             finally:
                 resp.close()
+            said = resp.headers.get(ACCEPTS_HEADER)
+            if said is not None:
+                self.accepts = frozenset(f.strip() for f in said.split(",") if f.strip() in OPTIONAL_FIELDS)
         except requests.exceptions.SSLError as exc:
             return Answer("blocked", message=self._tls_message(exc))
         except requests.exceptions.InvalidURL as exc:
@@ -76,6 +82,16 @@ class Sender:
         except requests.exceptions.RequestException as exc:
             return Answer("retry", message=f"cannot reach {self.url}: {_short(exc)}")
         return interpret(reply, items, self.url)
+
+    def _fit(self, body: bytes) -> bytes:
+        """The report as this server takes it: optional fields it has not said it takes left out."""
+        missing = [f for f in OPTIONAL_FIELDS if f not in self.accepts and f'"{f}"'.encode() in body]
+        if not missing:
+            return body
+        doc = json.loads(body)
+        for name in missing:
+            doc.pop(name, None)
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def _tls_message(self, exc: Exception) -> str:
         detail = _short(exc)
@@ -117,8 +133,10 @@ def _version() -> str:
 
 
 def dumps_report(report) -> bytes:
-    """The JSON body of one report, as the server's schema expects it."""
-    return report.model_dump_json().encode("utf-8")
+    """The JSON body of one report, as the server's schema expects it (an empty optional field
+    left out, so a server that does not know it is never sent it)."""
+    empty = {name for name in OPTIONAL_FIELDS if not getattr(report, name, None)}
+    return report.model_dump_json(exclude=empty or None).encode("utf-8")
 
 
 def renumbered_body(body: bytes, seq: int) -> bytes:

@@ -21,7 +21,8 @@ from .health import HealthCheck
 from .collectors import Collector, Reading
 from .config import Settings
 from .models import (MACHINE_ID_PATTERN, MAX_FACT_TEXT, MAX_FACTS, MAX_METRICS, METRIC_NAME_PATTERN,
-                     Finding, Health, Report, StatusDocument, metric_range_error, utcnow)
+                     MAX_NAME, CollectorFailure, Finding, Health, Report, StatusDocument, metric_range_error,
+                     utcnow)
 from .plugins import Registry, call_each, gather, make_plugin_manager
 from .storage import StorageFull
 
@@ -161,6 +162,9 @@ class Engine:
             metrics=metrics,
             facts=facts,
             spool_dropped=0,
+            collector_failures=[CollectorFailure(collector=f.source[:MAX_NAME],  # the error, not "x failed:"
+                                                 error=f.message.split(" failed: ", 1)[-1][:500])
+                                for f in failures],
         )
         return report, self.evaluate(metrics, failures)
 

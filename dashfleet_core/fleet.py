@@ -192,7 +192,8 @@ class Fleet:
         stored (a duplicate, acknowledged but not stored twice). Storage errors propagate: nothing
         is acknowledged when the save did not commit. `by_seq`: see `Storage.save_reports`.
         """
-        items = [(report, self.engine.evaluate(report.metrics)) for report in reports]
+        items = [(report, self.engine.evaluate(report.metrics, report.failure_findings() or None))
+                 for report in reports]
         return self.store(items, org=org, by_seq=by_seq)
 
     def store(self, items: list[tuple[Report, Health]], org: str = DEFAULT_ORG,

@@ -90,6 +90,18 @@ class Health(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
 
 
+MAX_COLLECTOR_FAILURES = 32
+
+
+class CollectorFailure(BaseModel):
+    """A collector that failed on the agent, carried in its report so the server's score shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collector: str = Field(max_length=MAX_NAME)
+    error: str = Field(max_length=500)
+
+
 class Report(BaseModel):
     """What an agent sends for one collection cycle. `(machine_id, seq)` makes delivery idempotent."""
 
@@ -104,11 +116,23 @@ class Report(BaseModel):
     metrics: dict[str, StrictFloat] = Field(default_factory=dict)
     facts: dict[str, str] = Field(default_factory=dict)
     spool_dropped: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
+    collector_failures: list[CollectorFailure] = Field(
+        default_factory=list, max_length=MAX_COLLECTOR_FAILURES,
+        description="collectors that failed on the agent; sent only to a server that advertises "
+                    "`collector_failures` in its X-DashFleet-Accepts answer header")
+
+    def failure_findings(self) -> list["Finding"]:
+        """The agent's collector failures as the server scores them: one warning each."""
+        return [Finding(severity="warn", message=f"collector {f.collector!r} failed on the agent: {f.error}",
+                        source=f.collector) for f in self.collector_failures]
 
     @field_validator("collected_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
+        try:
+            return as_utc(value)
+        except OverflowError:  # year 1 at +00:30 is before year 1 in UTC
+            raise ValueError("the time is outside what a date can hold in UTC") from None
 
     @field_validator("metrics")
     @classmethod

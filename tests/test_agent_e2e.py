@@ -255,3 +255,36 @@ def test_forged_reports_for_a_keyed_machine_are_refused_and_the_real_agent_loses
     machine = requests.get(f"{server.url}/api/fleet/{mid}", timeout=10).json()
     assert machine["hostname"] != "forged" and machine["last_seq"] == agent.status()["next_seq"] - 1
     assert "bound to a machine key" not in agent.log.read_text(), "the real agent was never refused"
+
+
+def test_a_collector_failing_on_the_agent_shows_on_the_server(tmp_path, server):
+    """The agent learns from the server's answers that it takes `collector_failures` (an older
+    server would refuse the field, so the first report goes without it) and from then on its
+    reports carry them: the server scores the failure and the fleet shows it."""
+    (tmp_path / "failing_probe.py").write_text(
+        "from dashfleet_core import hookimpl\n"
+        "class Fan:\n"
+        "    name = 'fan_sensor'\n"
+        "    metrics = []\n"
+        "    def collect(self):\n"
+        "        raise RuntimeError('no driver for the fan')\n"
+        "@hookimpl\n"
+        "def register_collectors(register):\n"
+        "    register(Fan())\n")
+    config = tmp_path / "agent.toml"
+    config.write_text('[plugins]\nmodules = ["failing_probe"]\n')
+    server.start()
+    cmd = dashfleet_cmd() + ["agent", "--config", str(config), "--server", server.url, "--token", TOKEN,
+                             "--state-dir", str(tmp_path / "state"), "--machine-id", "fan-pc", "--once"]
+    env = clean_env(PYTHONPATH=str(tmp_path))
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    before = requests.get(f"{server.url}/api/fleet/fan-pc", timeout=10).json()
+    assert not any("failed on the agent" in f["message"] for f in before["findings"])
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    after = requests.get(f"{server.url}/api/fleet/fan-pc", timeout=10).json()
+    assert any(f["message"] == "collector 'fan_sensor' failed on the agent: RuntimeError: no driver for the fan"
+               and f["severity"] == "warn"
+               for f in after["findings"]), after["findings"]
+    assert after["status"] != "ok"

@@ -193,6 +193,7 @@ def test_a_keyed_machine_s_row_follows_its_highest_seq(server):
 @pytest.mark.parametrize("change,field", [
     ({"collected_at": "0001-01-01T00:00:00Z"}, "collected_at"),
     ({"collected_at": "0678-05-01T00:00:00Z"}, "collected_at"),
+    ({"collected_at": "0001-01-01T00:29:01+00:30"}, "collected_at"),  # before year 1 in UTC (was a 500)
     ({"metrics": {"cpu.percent": -50}}, "metrics"),
     ({"metrics": {"disk.percent": 100.5}}, "metrics"),
     ({"metrics": {"disk.home.percent": 101}}, "metrics"),
@@ -236,3 +237,30 @@ def test_a_report_without_seq_sent_twice_is_stored_once(server):
     again = client.post("/api/fleet/report", json=doc, headers=AUTH)
     assert again.status_code == 200 and again.json["duplicate"] is True
     assert len(fleet.storage.history("pc-1")) == 1
+
+
+# --- the agent's collector failures -------------------------------------------------------------
+
+
+def test_collector_failures_an_agent_reports_are_scored_by_the_server_and_advertised(server):
+    fleet, client = server
+    doc = report(collector_failures=[{"collector": "sensors", "error": "no driver for the fan"}])
+    r = client.post("/api/fleet/report", json=doc, headers=AUTH)
+    assert r.status_code == 201 and r.headers["X-DashFleet-Accepts"] == "collector_failures"
+    state = fleet.storage.machine("pc-1")
+    [finding] = state.health.findings
+    assert (finding.severity, finding.source) == ("warn", "sensors")
+    assert "collector 'sensors' failed on the agent: no driver for the fan" == finding.message
+    assert state.health.status == "warn" and state.health.score == 80
+
+
+@pytest.mark.parametrize("failures", [
+    [{"collector": "x", "error": "e"}] * 33,
+    [{"collector": "x", "error": "e", "extra": 1}],
+    [{"collector": "x", "error": "e" * 501}],
+])
+def test_collector_failures_are_bounded(server, failures):
+    fleet, client = server
+    r = client.post("/api/fleet/report", json=report(collector_failures=failures), headers=AUTH)
+    assert r.status_code == 422 and any(f.startswith("collector_failures") for f in r.json["fields"])
+    assert fleet.storage.machine("pc-1") is None

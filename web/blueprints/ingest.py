@@ -30,6 +30,17 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("ingest", __name__)
 
+# Report fields a DashFleet agent may send only to a server that says it takes them (an older
+# server refuses unknown fields), told in every answer of the report API.
+ACCEPTS_HEADER = "X-DashFleet-Accepts"
+OPTIONAL_FIELDS = "collector_failures"
+
+
+@bp.after_request
+def _advertise(response):
+    response.headers[ACCEPTS_HEADER] = OPTIONAL_FIELDS
+    return response
+
 MAX_BATCH = 1000
 RETRY_AFTER_SECONDS = 5
 TOKEN_NAME = "FLEET_TOKEN"
