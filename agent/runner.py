@@ -1,9 +1,10 @@
-"""The agent's loop: collect every `interval`, spool, flush the spool in order, back off on failure.
+"""The agent's work: collect every `interval`, spool, flush the spool in order, back off on failure.
 
-One thread does everything. Collecting has priority: a long backlog is flushed batch by batch in
-between collections, so the reports keep their rhythm while the server catches up. Stopping (SIGTERM,
-SIGINT, a Windows service stop) sets an event; the loop finishes the step it is in (an SQLite
-transaction either commits or leaves nothing behind) and returns.
+Collection and flushing are jobs of the engine's APScheduler scheduler sharing one thread, so they
+never overlap. Collecting has priority: a long backlog is flushed batch by batch in between
+collections, so the reports keep their rhythm while the server catches up. Stopping (SIGTERM,
+SIGINT, a Windows service stop) sets an event; the job in progress finishes the step it is in (an
+SQLite transaction either commits or leaves nothing behind) and the scheduler stops.
 """
 
 from __future__ import annotations
@@ -199,30 +200,45 @@ class Agent:
     # --- modes ---------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Collect every interval and deliver, until `stop` is set."""
+        """Collect every interval and deliver, until `stop` is set. Both are jobs of the engine's
+        scheduler on one thread (`serial`), so a collection never runs during a flush. A backlog is
+        flushed after each collection until the next one is due, and in between by a one-off job
+        when sending is allowed again (after a backoff); an idle agent wakes only to collect."""
         interval = self.config.interval
         log.info("dashfleet agent started: machine %s (%s), server %s, every %g s, state %s, "
                     "%d report(s) in the spool", self.machine_id, self.engine.hostname, self.sender.url,
                     interval, self.config.state_dir, self.spool.depth())
-        next_collect = time.monotonic()
-        while not stop.is_set():
-            now = time.monotonic()
-            if now >= next_collect:
-                try:
-                    self.collect()
-                except SpoolError as exc:
-                    log.error("%s", exc)
-                next_collect += interval
-                if next_collect <= now:  # we fell behind (suspend, slow disk): skip, do not burst
-                    next_collect = now + interval
-            if time.monotonic() >= self.next_send:
-                self.flush(stop, until=next_collect)
-            wake = next_collect
-            if self.next_send > time.monotonic():
-                wake = min(wake, self.next_send)
-            elif self.spool.depth():
-                wake = time.monotonic()  # backlog left and sending allowed: continue right away
-            stop.wait(max(0.0, wake - time.monotonic()))
+        next_collect = [time.monotonic()]
+
+        def deliver() -> None:
+            if stop.is_set():
+                return
+            if time.monotonic() >= self.next_send and self.spool.depth():
+                self.flush(stop, until=next_collect[0])
+            if stop.is_set() or not self.spool.depth():
+                return
+            # a backlog is left: come back as soon as sending is allowed, unless the next
+            # collection (which flushes too) comes first
+            wait = max(0.0, self.next_send - time.monotonic())
+            if time.monotonic() + wait < next_collect[0]:
+                self.engine.later(wait, deliver, job_id="agent-flush", serial=True)
+
+        def collect() -> None:
+            if stop.is_set():
+                return
+            next_collect[0] = time.monotonic() + interval
+            try:
+                self.collect()
+            except SpoolError as exc:
+                log.error("%s", exc)
+            deliver()
+
+        self.engine.every(interval, collect, job_id="agent-collect", serial=True)
+        self.engine.start()
+        try:
+            stop.wait()
+        finally:
+            self.engine.stop()  # waits for the step in progress (a flush checks `stop` between sends)
         log.info("dashfleet agent stopped: %d report(s) left in the spool for the next start",
                     self.spool.depth())
 

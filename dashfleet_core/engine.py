@@ -12,6 +12,7 @@ import math
 import platform
 import re
 import socket
+from datetime import timedelta
 from typing import Any, Callable
 
 import pluggy
@@ -190,20 +191,21 @@ class Engine:
 
     # --- scheduling ----------------------------------------------------------------------------
 
-    def every(self, seconds: float, func: Callable[[], Any], job_id: str) -> None:
-        """Run `func` every `seconds` on the engine's scheduler; its exceptions are logged."""
-        scheduler = self._ensure_scheduler()
+    def every(self, seconds: float, func: Callable[[], Any], job_id: str, *, serial: bool = False) -> None:
+        """Run `func` every `seconds` on the engine's scheduler; its exceptions are logged.
 
-        def guarded() -> None:
-            try:
-                func()
-            except StorageFull as exc:  # says itself what to do; no traceback every run
-                log.error("scheduled job %r failed: %s", job_id, exc)
-            except Exception:
-                log.exception("scheduled job %r failed", job_id)
+        `serial` jobs share one thread, so they never run at the same time as each other (the
+        agent's collection and its spool flush); other jobs run side by side."""
+        self._ensure_scheduler().add_job(
+            _guarded(func, job_id), "interval", seconds=seconds, id=job_id, replace_existing=True,
+            next_run_time=utcnow(), executor="serial" if serial else "default")
 
-        scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True,
-                          next_run_time=utcnow())
+    def later(self, seconds: float, func: Callable[[], Any], job_id: str, *, serial: bool = False) -> None:
+        """Run `func` once, `seconds` from now, on the engine's scheduler (replacing a pending run
+        of the same `job_id`); its exceptions are logged."""
+        self._ensure_scheduler().add_job(
+            _guarded(func, job_id), "date", run_date=utcnow() + timedelta(seconds=max(0.0, seconds)),
+            id=job_id, replace_existing=True, executor="serial" if serial else "default")
 
     def start(self) -> None:
         scheduler = self._ensure_scheduler()
@@ -217,10 +219,12 @@ class Engine:
 
     def _ensure_scheduler(self):
         if self._scheduler is None:
+            from apscheduler.executors.pool import ThreadPoolExecutor
             from apscheduler.schedulers.background import BackgroundScheduler
 
             self._scheduler = BackgroundScheduler(
                 timezone="UTC",
+                executors={"default": ThreadPoolExecutor(10), "serial": ThreadPoolExecutor(1)},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             )
         return self._scheduler
@@ -234,6 +238,20 @@ class Engine:
     def shutdown(self) -> None:
         """Tell plugins the host is stopping; every plugin is called even if one raises."""
         call_each(self.pm, "shutdown", {"engine": self})
+
+
+def _guarded(func: Callable[[], Any], job_id: str) -> Callable[[], None]:
+    """A job whose exception is logged (one line for a full disk) instead of lost in APScheduler."""
+
+    def guarded() -> None:
+        try:
+            func()
+        except StorageFull as exc:  # says itself what to do; no traceback every run
+            log.error("scheduled job %r failed: %s", job_id, exc)
+        except Exception:
+            log.exception("scheduled job %r failed", job_id)
+
+    return guarded
 
 
 def _plugin_failure(kind: str, name: str, exc: Exception | str) -> Finding:
