@@ -288,3 +288,41 @@ def test_a_collector_failing_on_the_agent_shows_on_the_server(tmp_path, server):
                and f["severity"] == "warn"
                for f in after["findings"]), after["findings"]
     assert after["status"] != "ok"
+
+
+def test_the_agent_collects_on_the_engine_s_scheduler(tmp_path, server):
+    """No host keeps a loop of its own: a running agent's collections are jobs of the engine's
+    APScheduler scheduler (a collector that records which thread called it says so), and every
+    report still reaches the server once, in order."""
+    (tmp_path / "thread_probe.py").write_text(
+        "import threading\n"
+        "from dashfleet_core import hookimpl, Reading\n"
+        f"LOG = {str(tmp_path / 'threads.txt')!r}\n"
+        "class Probe:\n"
+        "    name = 'thread_probe'\n"
+        "    metrics = []\n"
+        "    def collect(self):\n"
+        "        with open(LOG, 'a') as fh:\n"
+        "            fh.write(threading.current_thread().name + '\\n')\n"
+        "        return Reading()\n"
+        "@hookimpl\n"
+        "def register_collectors(register):\n"
+        "    register(Probe())\n")
+    config = tmp_path / "agent.toml"
+    config.write_text('[plugins]\nmodules = ["thread_probe"]\n')
+    server.start()
+    state = tmp_path / "state"
+    proc = subprocess.Popen(dashfleet_cmd() + ["agent", "--config", str(config), "--server", server.url,
+                                               "--token", TOKEN, "--state-dir", str(state), "--machine-id",
+                                               "sched-pc", "--interval", "0.2"],
+                            env=clean_env(PYTHONPATH=str(tmp_path)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(server.stored("sched-pc")) >= 4, 60, "four reports on the server")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    threads = (tmp_path / "threads.txt").read_text().split()
+    assert len(threads) >= 4 and "MainThread" not in threads, threads
+    stored = server.stored("sched-pc")
+    assert_every_seq_once_in_order(stored, min(s for s, _ in stored), max(s for s, _ in stored))
