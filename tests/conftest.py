@@ -281,3 +281,27 @@ def walk_mode(request, monkeypatch):
     elif not files.FD_WALK:
         pytest.skip("this OS has no descriptor-relative file calls")
     return request.param
+
+
+@pytest.fixture
+def thread_probe(tmp_path):
+    """A collector plugin (module `thread_probe` in tmp_path, listed in the returned config) that
+    writes the name of the thread calling it to `threads.txt`: which thread a host collects on.
+    Run the host with PYTHONPATH=tmp_path."""
+    (tmp_path / "thread_probe.py").write_text(
+        "import threading\n"
+        "from dashfleet_core import hookimpl, Reading\n"
+        f"LOG = {str(tmp_path / 'threads.txt')!r}\n"
+        "class Probe:\n"
+        "    name = 'thread_probe'\n"
+        "    metrics = []\n"
+        "    def collect(self):\n"
+        "        with open(LOG, 'a') as fh:\n"
+        "            fh.write(threading.current_thread().name + '\\n')\n"
+        "        return Reading()\n"
+        "@hookimpl\n"
+        "def register_collectors(register):\n"
+        "    register(Probe())\n")
+    config = tmp_path / "probe.toml"
+    config.write_text('[plugins]\nmodules = ["thread_probe"]\n')
+    return config

@@ -290,26 +290,11 @@ def test_a_collector_failing_on_the_agent_shows_on_the_server(tmp_path, server):
     assert after["status"] != "ok"
 
 
-def test_the_agent_collects_on_the_engine_s_scheduler(tmp_path, server):
+def test_the_agent_collects_on_the_engine_s_scheduler(tmp_path, server, thread_probe):
     """No host keeps a loop of its own: a running agent's collections are jobs of the engine's
     APScheduler scheduler (a collector that records which thread called it says so), and every
     report still reaches the server once, in order."""
-    (tmp_path / "thread_probe.py").write_text(
-        "import threading\n"
-        "from dashfleet_core import hookimpl, Reading\n"
-        f"LOG = {str(tmp_path / 'threads.txt')!r}\n"
-        "class Probe:\n"
-        "    name = 'thread_probe'\n"
-        "    metrics = []\n"
-        "    def collect(self):\n"
-        "        with open(LOG, 'a') as fh:\n"
-        "            fh.write(threading.current_thread().name + '\\n')\n"
-        "        return Reading()\n"
-        "@hookimpl\n"
-        "def register_collectors(register):\n"
-        "    register(Probe())\n")
-    config = tmp_path / "agent.toml"
-    config.write_text('[plugins]\nmodules = ["thread_probe"]\n')
+    config = thread_probe
     server.start()
     state = tmp_path / "state"
     proc = subprocess.Popen(dashfleet_cmd() + ["agent", "--config", str(config), "--server", server.url,

@@ -235,25 +235,10 @@ def test_watch_redraws_in_place_on_a_terminal(tmp_path):
     assert b"snapshot 2/2" in out
 
 
-def test_watch_takes_its_snapshots_on_the_engine_s_scheduler(tmp_path):
+def test_watch_takes_its_snapshots_on_the_engine_s_scheduler(tmp_path, thread_probe):
     """No host keeps a loop of its own: each snapshot of `watch` is a job of the engine's
     APScheduler scheduler (a collector that records which thread called it says so)."""
-    (tmp_path / "thread_probe.py").write_text(
-        "import threading\n"
-        "from dashfleet_core import hookimpl, Reading\n"
-        f"LOG = {str(tmp_path / 'threads.txt')!r}\n"
-        "class Probe:\n"
-        "    name = 'thread_probe'\n"
-        "    metrics = []\n"
-        "    def collect(self):\n"
-        "        with open(LOG, 'a') as fh:\n"
-        "            fh.write(threading.current_thread().name + '\\n')\n"
-        "        return Reading()\n"
-        "@hookimpl\n"
-        "def register_collectors(register):\n"
-        "    register(Probe())\n")
-    (tmp_path / "probe.toml").write_text('[plugins]\nmodules = ["thread_probe"]\n')
-    r = run(["watch", "--count", "3", "--interval", "0.1", "--plain", "--config", str(tmp_path / "probe.toml")],
+    r = run(["watch", "--count", "3", "--interval", "0.1", "--plain", "--config", str(thread_probe)],
             tmp_path, {"PYTHONPATH": str(tmp_path)})
     assert r.returncode == 0, r.stderr
     threads = (tmp_path / "threads.txt").read_text().split()
