@@ -99,6 +99,15 @@ class ServerSettings(_Strict):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Refused credentials a client address may present in a minute before it is blocked for one.
     failed_auth_per_minute: int = Field(default=20, ge=1)
+    # The original's open dashboard: anyone who reaches the server reads the `default`
+    # organisation without logging in. For a trusted LAN only; the server warns at start.
+    public_read: bool = False
+    # A dashboard session ends after this long without a request.
+    session_idle_minutes: float = Field(default=720, gt=0)
+    # Operators and admins must log in with a second factor (TOTP).
+    require_2fa: bool = False
+    # Files that one-time agent links hand out (relative to the working folder, like the original).
+    downloads_dir: str = "dist"
 
     @field_validator("trusted_proxies")
     @classmethod

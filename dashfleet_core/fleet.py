@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
+from .accounts import Accounts
 from .alerting import Alerting
 from .config import Settings
 from .engine import Engine, default_machine_id
@@ -103,8 +104,16 @@ class Fleet:
         self._lock = threading.Lock()
         self._last_self_seq = 0
         self.machine_keys = MachineKeys(self.storage)
+        self._accounts: Accounts | None = None
         self.alerting = Alerting(self)
         self._register_alerting()
+
+    @property
+    def accounts(self) -> Accounts:
+        """Organisations, keys, users, sessions and agent links, over this fleet's storage."""
+        if self._accounts is None or self._accounts.storage is not self.storage:
+            self._accounts = Accounts(self.storage, self.settings)
+        return self._accounts
 
     def _register_alerting(self) -> None:
         """Register `self.alerting` for its hooks (`startup` schedules the alert job,

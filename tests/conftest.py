@@ -47,11 +47,16 @@ def registered(plugin, hook: str, settings):
 
 @pytest.fixture
 def settings_factory(tmp_path):
-    """Build validated Settings from a dict of overrides, with storage in tmp_path by default."""
+    """Build validated Settings from a dict of overrides, with storage in tmp_path by default.
+
+    Reads are open (`server.public_read`, the trusted-LAN mode) unless a test says otherwise: the
+    feature tests read the `default` organisation as the original dashboard did, and the tests of
+    credentials (test_access_*.py, test_org_isolation.py) turn it off, as the real default is."""
     from dashfleet_core.config import load_settings
 
     def make(overrides: dict | None = None, env: dict | None = None):
-        base = {"storage.url": f"sqlite:///{tmp_path}/dashfleet.db", "server.data_dir": str(tmp_path)}
+        base = {"storage.url": f"sqlite:///{tmp_path}/dashfleet.db", "server.data_dir": str(tmp_path),
+                "server.public_read": True}
         base.update(overrides or {})
         return load_settings(None, env=env or {}, overrides=base)
 

@@ -43,6 +43,9 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+OPERATOR_TOKEN = "operator-token-of-the-e2e-tests"
+
+
 class Server:
     """`dashfleet web` on a fixed port with its storage in tmp_path; can be killed and restarted."""
 
@@ -52,7 +55,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.storage_url = f"sqlite:///{self.dir}/dashfleet.db"
-        self.env = clean_env(FLEET_TOKEN=token, DASHFLEET_STORAGE=self.storage_url)
+        self.env = clean_env(FLEET_TOKEN=token, ACTION_TOKEN=OPERATOR_TOKEN, DASHFLEET_STORAGE=self.storage_url)
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "server.log"
 
@@ -93,6 +96,12 @@ class Server:
             close = getattr(storage, "close", None)
             if close:
                 close()
+
+    def read(self, path: str) -> dict:
+        """A read API answer, as the server operator (reads need a credential)."""
+        r = requests.get(self.url + path, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=10)
+        r.raise_for_status()
+        return r.json()
 
     def report_posts(self) -> int:
         return self.log.read_text(errors="replace").count("POST /api/fleet/report ")
@@ -252,7 +261,7 @@ def test_forged_reports_for_a_keyed_machine_are_refused_and_the_real_agent_loses
         agent.stop()
     stored = server.stored(mid)
     assert_every_seq_once_in_order(stored, min(s for s, _ in stored), agent.status()["next_seq"] - 1)
-    machine = requests.get(f"{server.url}/api/fleet/{mid}", timeout=10).json()
+    machine = server.read(f"/api/fleet/{mid}")
     assert machine["hostname"] != "forged" and machine["last_seq"] == agent.status()["next_seq"] - 1
     assert "bound to a machine key" not in agent.log.read_text(), "the real agent was never refused"
 
@@ -279,11 +288,11 @@ def test_a_collector_failing_on_the_agent_shows_on_the_server(tmp_path, server):
     env = clean_env(PYTHONPATH=str(tmp_path))
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    before = requests.get(f"{server.url}/api/fleet/fan-pc", timeout=10).json()
+    before = server.read("/api/fleet/fan-pc")
     assert not any("failed on the agent" in f["message"] for f in before["findings"])
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
-    after = requests.get(f"{server.url}/api/fleet/fan-pc", timeout=10).json()
+    after = server.read("/api/fleet/fan-pc")
     assert any(f["message"] == "collector 'fan_sensor' failed on the agent: RuntimeError: no driver for the fan"
                and f["severity"] == "warn"
                for f in after["findings"]), after["findings"]

@@ -18,6 +18,7 @@ from conftest import dashfleet_cmd, free_port
 
 FLEET_TOKEN = "fleet-token-for-tests-0123456789"
 ACTION_TOKEN = "action-token-for-tests-0123456789"
+OPERATOR = {"Authorization": f"Bearer {ACTION_TOKEN}"}  # reads need a credential
 
 
 def wait_for(predicate, timeout: float = 30, what: str = "condition"):
@@ -117,9 +118,10 @@ def test_live_alert_reaches_the_webhook_and_events_api(server, webhook_server):
     assert msg["dashfleet"]["machine"] == "live-01" and msg["dashfleet"]["status"] == "critical"
     assert "live-01" in msg["text"] and "CRITICAL" in msg["text"]
 
-    events = requests.get(f"{server.base}/api/fleet/live-01/events", timeout=10).json()["events"]
+    operator = OPERATOR
+    events = requests.get(f"{server.base}/api/fleet/live-01/events", headers=operator, timeout=10).json()["events"]
     assert events[0]["kind"] == "status_changed" and events[0]["status"] == "critical"
-    assert requests.get(f"{server.base}/api/fleet/nobody/events", timeout=10).status_code == 404
+    assert requests.get(f"{server.base}/api/fleet/nobody/events", headers=operator, timeout=10).status_code == 404
 
 
 def test_hanging_receiver_does_not_hold_up_ingestion(server, webhook_server):
@@ -166,7 +168,7 @@ def test_maintenance_api(server, webhook_server):
     made = requests.post(url, json={"minutes": 30, "reason": "disk swap", "by": "alice"}, headers=auth, timeout=10)
     assert made.status_code == 201, made.text
     assert made.json()["maintenance"]["reason"] == "disk swap"
-    windows = requests.get(f"{server.base}/api/maintenance", timeout=10).json()["windows"]
+    windows = requests.get(f"{server.base}/api/maintenance", headers=OPERATOR, timeout=10).json()["windows"]
     assert windows["mnt-01"]["by"] == "action-token" and windows["mnt-01"]["note"] == "alice"
 
     for cpu in (99, 99, 99):
@@ -186,7 +188,7 @@ def test_maintenance_api(server, webhook_server):
     fleet_wide = requests.post(f"{server.base}/api/maintenance", json={"minutes": 5}, headers=auth, timeout=10)
     assert fleet_wide.status_code == 201 and fleet_wide.json()["machine_id"] == "*"
     assert requests.delete(f"{server.base}/api/maintenance", headers=auth, timeout=10).status_code == 200
-    events = requests.get(f"{server.base}/api/fleet/mnt-01/events", timeout=10).json()["events"]
+    events = requests.get(f"{server.base}/api/fleet/mnt-01/events", headers=OPERATOR, timeout=10).json()["events"]
     assert [(e["kind"], e["machine_id"]) for e in events[:2]] == [("maintenance_ended", "*"),
                                                                    ("maintenance_started", "*")]
     assert ("maintenance_ended", "mnt-01") in [(e["kind"], e["machine_id"]) for e in events]

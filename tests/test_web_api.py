@@ -358,8 +358,8 @@ def test_healthz(api):
     schemas.Healthz.model_validate(r.json)
 
 
-def test_metrics_expose_the_fleet_in_prometheus_format(api):
-    fleet, client = api
+def test_metrics_expose_the_fleet_in_prometheus_format(rig):
+    fleet, client = rig({"actions.token": "act-token-0123456789"})
     client.post("/api/fleet/report", json=report(hostname=XSS, metrics={"cpu.percent": 99.0}), headers=AUTH)
     r = client.get("/metrics")
     assert r.status_code == 200
@@ -367,7 +367,10 @@ def test_metrics_expose_the_fleet_in_prometheus_format(api):
     text = r.get_data(as_text=True)
     assert 'dashfleet_machines{status="critical"} 1.0' in text
     assert 'dashfleet_machine_cpu_percent{hostname="<img src=x onerror=alert(1)>",machine_id="m1"} 99.0' in text
-    assert 'dashfleet_reports_received_total{result="stored"} 1.0' in text
+    # the process's counters count every organisation's reports: for the server operator only
+    assert "dashfleet_reports_received" not in text
+    operator = {"Authorization": "Bearer act-token-0123456789"}
+    assert 'dashfleet_reports_received_total{result="stored"} 1.0' in client.get("/metrics", headers=operator).text
     om = client.get("/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0"})
     assert om.get_data(as_text=True).rstrip().endswith("# EOF")
 
@@ -434,7 +437,7 @@ def test_openapi_alerting_and_action_schemas_match_real_responses(rig):
     assert ended.status_code == 200
     schemas.MaintenanceEnded.model_validate(ended.json)
     doc = client.get("/api/openapi.json").json
-    assert doc["paths"]["/api/action"]["post"]["security"] == [{"actionToken": []}]
+    assert doc["paths"]["/api/action"]["post"]["security"] == [{"actionToken": []}, {"session": []}]
     assert "Retry-After" in doc["paths"]["/api/action"]["post"]["responses"]["429"]["headers"]
     assert {"ActionResult", "AuditEntry", "Event"} <= set(doc["components"]["schemas"])
 

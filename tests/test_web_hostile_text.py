@@ -31,7 +31,7 @@ def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web-hostile")
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{tmp}/dashfleet.db", "server.data_dir": str(tmp),
-        "server.token": "browser-test", "server.report_self": False,
+        "server.token": "browser-test", "server.report_self": False, "server.public_read": True,
         "agent.machine_id": "dashfleet-server"})
     fleet = Fleet(settings)
     now = utcnow()

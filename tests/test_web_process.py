@@ -31,9 +31,14 @@ def _config(tmp_path: Path, **server) -> Path:
     return path
 
 
+OPERATOR_TOKEN = "operator-token-of-the-process-tests"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}  # reads need a credential
+
+
 def _env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("FLEET_TOKEN", "HOST", "PORT", "DASHFLEET_STORAGE", "DASHFLEET_CONFIG")}
+           if k not in ("FLEET_TOKEN", "ACTION_TOKEN", "HOST", "PORT", "DASHFLEET_STORAGE", "DASHFLEET_CONFIG")}
+    env["ACTION_TOKEN"] = OPERATOR_TOKEN
     env.update(extra)
     return env
 
@@ -85,7 +90,7 @@ def test_dashfleet_web_shows_this_machine_requires_a_generated_token_says_where_
     deadline = time.monotonic() + 10
     machines = []
     while time.monotonic() < deadline and not machines:
-        machines = requests.get(base + "/api/fleet", timeout=5).json()["machines"]
+        machines = requests.get(base + "/api/fleet", headers=OPERATOR, timeout=5).json()["machines"]
         time.sleep(0.2)
     assert len(machines) == 1 and machines[0]["expired"] is False
     assert psutil.Process(proc.pid).children(recursive=True) == []
@@ -234,7 +239,7 @@ def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_the_server_carri
     assert "disk is full" in refused.json()["error"] and refused.headers["Retry-After"]
     small_disk.fill()  # not a byte left: the jobs' lease and alerting writes fail for a while too
     time.sleep(1.5)
-    assert requests.get(f"http://127.0.0.1:{port}/api/fleet", timeout=10).status_code == 200  # reads go on
+    assert requests.get(f"http://127.0.0.1:{port}/api/fleet", headers=OPERATOR, timeout=10).status_code == 200  # reads go on
     small_disk.free()
     r = requests.post(url, json=batch(start), headers=headers, timeout=30)
     assert r.status_code == 200 and r.json()["stored"] == 50
@@ -296,7 +301,7 @@ def test_gunicorn_two_workers_run_scheduled_jobs_once_per_deployment(tmp_path, p
     r = requests.post(f"http://127.0.0.1:{port}/api/fleet/report", headers={"Authorization": "Bearer g"},
                       json={"machine_id": "pc-1", "seq": 1}, timeout=5)
     assert r.status_code == 201
-    ids = {m["machine_id"] for m in requests.get(f"http://127.0.0.1:{port}/api/fleet", timeout=5).json()["machines"]}
+    ids = {m["machine_id"] for m in requests.get(f"http://127.0.0.1:{port}/api/fleet", headers=OPERATOR, timeout=5).json()["machines"]}
     assert "pc-1" in ids and len(ids) == 2  # pc-1 and the server's own machine
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0

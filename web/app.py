@@ -28,7 +28,7 @@ from dashfleet_core.config import Settings, check_server_tokens, load_settings
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.plugins import call_each
 
-from . import blueprints, client_address, errors, jsonbody, metrics, security
+from . import access, blueprints, client_address, errors, jsonbody, metrics, security
 from .token_file import resolve_fleet_token
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     client_address.init_app(app, settings.server.trusted_proxies)
     errors.init_app(app)
     security.init_app(app)
+    access.init_app(app)
     metrics.init_app(app)
     for module in _blueprint_modules():
         app.register_blueprint(module.bp)

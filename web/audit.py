@@ -2,9 +2,10 @@
 windows), whatever happens: refused, invalid, done, or crashed. Actions are audited by
 `dashfleet_core.actions.ActionService` itself.
 
-The row's actor is the credential that was checked ("action-token"), or "unauthenticated" for an
-attempt refused before its token was accepted; never a name the client chose. The client's address
-is kept in the details.
+The row's actor is the credential that was checked ("action-token", "key:<id>", "user:<name>"),
+or "unauthenticated" for an attempt refused before its credential was accepted; never a name the
+client chose. The row belongs to the request's organisation; the client's address is kept in the
+details.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 
 from dashfleet_core.models import AuditEntry
 
+from .access import current_org
 from .app import get_fleet
 from .auth import ApiError
 from .client_address import client_address
@@ -51,7 +53,7 @@ def audited(action: str) -> Iterator[Attempt]:
     finally:
         try:
             get_fleet().storage.add_audit(AuditEntry(
-                actor=attempt.actor, action=action, params=attempt.params, outcome=outcome,
+                org=current_org(), actor=attempt.actor, action=action, params=attempt.params, outcome=outcome,
                 details={"client": client_address(), **details}))
         except Exception:  # the answer stands; the log says the row is missing
             log.exception("could not write the audit row of a %s attempt by %s", action, attempt.actor)

@@ -64,7 +64,7 @@ def presented_token(body: Any = None) -> str | None:
 
 
 def require_token(expected: str | None, *, name: str, body: Any = None) -> None:
-    """Refuse unless the request presents `expected`.
+    """Refuse unless the request presents `expected` (one fixed token, no organisation keys).
 
     Unset `expected` -> 403 saying how to set it (fail closed); missing or wrong token -> 401,
     counted against the client address; a blocked address -> 429 with Retry-After, whatever token.
@@ -75,19 +75,30 @@ def require_token(expected: str | None, *, name: str, body: Any = None) -> None:
             f"{name} is not configured on the server, so this endpoint refuses every call; "
             f"set the {name} environment variable (or its key in dashfleet.toml) and restart",
         )
+    check_blocked()
+    given = presented_token(body)
+    if given is None or not tokens_match(given, expected):
+        count_refusal()
+        if given is None:
+            raise ApiError(401, f"missing token: send 'Authorization: Bearer <{name}>'")
+        raise ApiError(401, f"wrong token: check the {name} this client uses")
+
+
+def check_blocked() -> None:
+    """429 when the client's address is blocked for guessing (checked before any comparison)."""
     storage = current_app.extensions["dashfleet"].storage
     address = client_address()
     with _storage_or_503():
         blocked = storage.kv_get(BLOCKED_NAMESPACE, address)
     if blocked is not None:
         raise _throttled(address, datetime.fromisoformat(blocked["until"]))
-    given = presented_token(body)
-    if given is None or not tokens_match(given, expected):
-        with _storage_or_503():
-            _count_refusal(storage, address)
-        if given is None:
-            raise ApiError(401, f"missing token: send 'Authorization: Bearer <{name}>'")
-        raise ApiError(401, f"wrong token: check the {name} this client uses")
+
+
+def count_refusal() -> None:
+    """Count one refused credential against the client's address (429 past the limit)."""
+    storage = current_app.extensions["dashfleet"].storage
+    with _storage_or_503():
+        _count_refusal(storage, client_address())
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""Prometheus exposition for `/metrics`: the fleet's state at scrape time, read from storage (so
-every worker answers the same), plus this process's ingest counters. One registry per app.
+"""Prometheus exposition for `/metrics`: the state of the scraper's organisation at scrape time,
+read from storage (so every worker answers the same), plus, for the server operator only, this
+process's ingest counters (they count every organisation's reports). A registry per scrape.
 
 prometheus_client is imported on the first scrape, not at start: the counters are plain integers
 until then, so a server nobody scrapes does not carry it in every worker."""
@@ -45,16 +46,17 @@ class ReportCounters:
 
 
 class FleetCollector:
-    """Builds the fleet gauges on each scrape from the same view as `GET /api/fleet`."""
+    """Builds one organisation's fleet gauges from the same view as `GET /api/fleet`."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, org: str) -> None:
         self.app = app
+        self.org = org
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
         fleet = self.app.extensions["dashfleet"]
-        doc = fleet_json(fleet)
+        doc = fleet_json(fleet, self.org)
         machines = doc["machines"]
         by_status = GaugeMetricFamily("dashfleet_machines", "Machines reporting (not expired), by health status",
                                       labels=["status"])
@@ -82,7 +84,7 @@ class FleetCollector:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = {"counters": ReportCounters(), "registry": None, "lock": threading.Lock()}
+    app.extensions[EXTENSION] = {"counters": ReportCounters()}
 
 
 def count_reports(result: str, n: int = 1) -> None:
@@ -90,15 +92,12 @@ def count_reports(result: str, n: int = 1) -> None:
         current_app.extensions[EXTENSION]["counters"].add(result, n)
 
 
-def registry():
-    """The app's `CollectorRegistry`, built on the first scrape."""
-    state = current_app.extensions[EXTENSION]
-    with state["lock"]:
-        if state["registry"] is None:
-            from prometheus_client import CollectorRegistry
+def registry(org: str, process_counters: bool):
+    """A `CollectorRegistry` for one scrape: `org`'s fleet, and the process's counters if asked."""
+    from prometheus_client import CollectorRegistry
 
-            registry = CollectorRegistry()
-            registry.register(state["counters"])
-            registry.register(FleetCollector(current_app._get_current_object()))
-            state["registry"] = registry
-        return state["registry"]
+    registry = CollectorRegistry(auto_describe=False)
+    if process_counters:
+        registry.register(current_app.extensions[EXTENSION]["counters"])
+    registry.register(FleetCollector(current_app._get_current_object(), org))
+    return registry

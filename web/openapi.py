@@ -144,26 +144,56 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(_action_paths())
     paths.update(_alerting_paths())
+    _with_credentials(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "DashFleet API", "version": __version__,
-                 "description": "Agents report to POST /api/fleet/report with a bearer FLEET_TOKEN; "
-                                "actions, the audit log and maintenance windows need a bearer "
-                                "ACTION_TOKEN (unset: refused); the other read endpoints are open."},
+                 "description": "Agents report to POST /api/fleet/report with a bearer FLEET_TOKEN or an "
+                                "organisation key of scope report. Every other endpoint but /healthz needs "
+                                "a credential for one organisation: a key (scope read, operate or admin), "
+                                "a dashboard session, or the server operator's ACTION_TOKEN (which names "
+                                "the organisation with the X-DashFleet-Org header; default `default`). "
+                                "A caller sees only its organisation: another's machine is a 404. "
+                                "See docs/api.md, Authentication."},
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {"fleetToken": {"type": "http", "scheme": "bearer",
                                                "description": "FLEET_TOKEN"},
                                 "actionToken": {"type": "http", "scheme": "bearer",
-                                                "description": "ACTION_TOKEN (or `token` in the JSON body)"}},
+                                                "description": "ACTION_TOKEN (or `token` in the JSON body)"},
+                                "orgKey": {"type": "http", "scheme": "bearer",
+                                           "description": "an organisation's API key (dfk_...), with the "
+                                                          "scope the operation needs"},
+                                "session": {"type": "apiKey", "in": "cookie", "name": "dashfleet_session",
+                                            "description": "a dashboard login; changes also need the "
+                                                           "X-CSRF-Token header"}},
         },
     }
 
 
-ACTION_TOKEN = [{"actionToken": []}]
-NO_ACTION_TOKEN = "missing or wrong ACTION_TOKEN"
-REFUSED = "ACTION_TOKEN is not configured on the server: every call is refused"
+READ_CREDENTIALS = [{"orgKey": []}, {"session": []}, {"actionToken": []}]
+OPERATE_CREDENTIALS = READ_CREDENTIALS  # a key or login with scope operate, or the operator
+SERVER_CREDENTIALS = [{"actionToken": []}, {"session": []}]  # the operator, or a server admin's login
+OPEN_PATHS = ("/healthz",)
+
+
+def _with_credentials(paths: dict[str, Any]) -> None:
+    """Every operation but the open ones needs a credential (`web/access.py`): say which, and the
+    answers without one (401), with one that lacks the scope (403) or after too many wrong ones (429)."""
+    for path, operations in paths.items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            operation.setdefault("security", READ_CREDENTIALS)
+            responses = operation["responses"]
+            responses.setdefault("401", _error("no credential, or a wrong, revoked or expired one"))
+            responses.setdefault("403", _error("the credential lacks the scope this needs"))
+            responses.setdefault("404", _error("no such machine in the caller's organisation, or an "
+                                               "X-DashFleet-Org that names no organisation"))
+            responses.setdefault("429", _throttled())
+NO_ACTION_TOKEN = "no credential, or a wrong, revoked or expired one"
+REFUSED = "the credential lacks the scope this needs (operate; running an action on the server: the operator)"
 
 
 def _action_paths() -> dict[str, Any]:
@@ -176,7 +206,7 @@ def _action_paths() -> dict[str, Any]:
         "/api/action": {"post": {
             "operationId": "runAction",
             "summary": "Run an action from the catalogue on the server's machine (audited, rate limited)",
-            "security": ACTION_TOKEN,
+            "security": SERVER_CREDENTIALS,
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {
                 "200": _json(_ref("ActionResult"), "the action ran, or (ok false) is not supported on "
@@ -196,12 +226,12 @@ def _action_paths() -> dict[str, Any]:
             }}},
         "/api/actions": {"get": {
             "operationId": "listActions", "summary": "The action catalogue, with what is allowed and supported",
-            "security": ACTION_TOKEN,
+            "security": OPERATE_CREDENTIALS,
             "responses": {"200": _json({"type": "array", "items": _ref("ActionCatalogueEntry")}, "the catalogue"),
                           "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED), "429": _throttled()}}},
         "/api/audit": {"get": {
             "operationId": "listAudit", "summary": "The audit log of actions and refused calls, newest first",
-            "security": ACTION_TOKEN,
+            "security": OPERATE_CREDENTIALS,
             "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
                                   "rows (default 100); outside 1..1000 is a 400")],
             "responses": {"200": _json({"type": "array", "items": _ref("AuditEntry")}, "audit rows"),
@@ -229,7 +259,7 @@ def _maintenance_ops(scope: str, parameters: list[dict[str, Any]]) -> dict[str, 
             "operationId": f"start{scope}Maintenance",
             "summary": "Open (or extend) a maintenance window: alerts are held until it ends "
                        "(give until or minutes, at most 366 days)",
-            "security": ACTION_TOKEN, "parameters": parameters,
+            "security": OPERATE_CREDENTIALS, "parameters": parameters,
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {"201": _json(_ref("MaintenanceStarted"), "the window is stored"),
                           "400": _error("no JSON object, both or neither of until/minutes, a time in the past, "
@@ -239,7 +269,7 @@ def _maintenance_ops(scope: str, parameters: list[dict[str, Any]]) -> dict[str, 
         "delete": {
             "operationId": f"end{scope}Maintenance",
             "summary": "End a stored maintenance window now (config windows end only by editing the config)",
-            "security": ACTION_TOKEN, "parameters": parameters,
+            "security": OPERATE_CREDENTIALS, "parameters": parameters,
             "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
             "responses": {"200": _json(_ref("MaintenanceEnded"), "ended"),
                           "400": _error("a bad machine id or body"), **errors,
@@ -264,7 +294,7 @@ def _alerting_paths() -> dict[str, Any]:
         "/api/fleet/{machine_id}/key": {"delete": {
             "operationId": "resetMachineKey",
             "summary": "Unbind the machine key of a machine (after a reinstall); its next key binds",
-            "security": ACTION_TOKEN, "parameters": [MACHINE_ID],
+            "security": OPERATE_CREDENTIALS, "parameters": [MACHINE_ID],
             "responses": {"204": {"description": "the key was unbound (audited)"},
                           "400": _error("not a machine id"),
                           "401": _error(NO_ACTION_TOKEN), "403": _error(REFUSED),

@@ -1,6 +1,7 @@
 """`POST /api/action` runs an action from the catalogue on the server's machine, `GET /api/actions`
-lists the catalogue and `GET /api/audit` shows every attempt. All need ACTION_TOKEN (unset: every
-call is refused).
+lists the catalogue and `GET /api/audit` shows the organisation's audit rows. Running an action on
+the server's machine needs the server operator (ACTION_TOKEN or a server admin's login); the
+catalogue and the audit need scope `operate`.
 
 All checks and the audit row are `dashfleet_core.actions.ActionService`'s: the token check runs
 inside it, first, so refused calls, bad tokens included, are audited like the rest; wrong tokens
@@ -18,14 +19,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from dashfleet_core.actions import ActionRefused, ActionService
 from dashfleet_core.echo import clip_all
 
-from ..auth import ApiError, require_token
+from ..access import OPERATE, SELF, SERVER, current_org, require, requires
+from ..auth import ApiError
 from ..client_address import client_address
 from ..errors import HINTS
 from ..jsonbody import parse_json
 
 bp = Blueprint("actions", __name__)
 
-TOKEN_NAME = "ACTION_TOKEN"
 BODY_FIELDS = {"action", "params", "token"}
 SERVICE_KEY = "dashfleet.actions"
 
@@ -70,14 +71,13 @@ def _parse_body() -> tuple[Any, ApiError | None]:
 
 
 @bp.post("/api/action")
+@requires(SELF)
 def post_action():
     service = _service()
     body, problem = _parse_body()
-    expected = _fleet().settings.actions.token
-
     def authorize() -> None:
         try:
-            require_token(expected, name=TOKEN_NAME, body=body)
+            require(SERVER, body)
         except ApiError as exc:
             raise ActionRefused(exc.status, exc.message, **exc.extra) from None
         if problem:
@@ -109,15 +109,15 @@ def post_action():
 
 
 @bp.get("/api/actions")
+@requires(OPERATE)
 def get_actions():
-    """The catalogue (same token): name, description, platforms, parameters, allowed, supported."""
-    require_token(_fleet().settings.actions.token, name=TOKEN_NAME)
+    """The catalogue: name, description, platforms, parameters, allowed, supported."""
     return jsonify([entry.to_dict() for entry in _service().catalogue()])
 
 
 @bp.get("/api/audit")
+@requires(OPERATE)
 def get_audit():
-    require_token(_fleet().settings.actions.token, name=TOKEN_NAME)
     raw = request.args.get("limit", "100")
     try:
         limit = int(raw)
@@ -125,5 +125,5 @@ def get_audit():
         limit = 0
     if not 1 <= limit <= 1000:
         raise ApiError(400, f"limit must be a whole number from 1 to 1000, got {raw[:20]!r}")
-    rows = _fleet().storage.audit(limit=limit)
+    rows = _fleet().storage.audit(org=current_org(), limit=limit)
     return jsonify([row.model_dump(mode="json") for row in rows])

@@ -1,12 +1,12 @@
-"""Alerting API: a machine's events, and maintenance windows (which need the ACTION_TOKEN).
+"""Alerting API: a machine's events, and maintenance windows (which need scope `operate`).
 
 - `GET /api/fleet/<machine_id>/events?limit=` -> `{"events": [...]}`, newest first (with the
   fleet-wide maintenance events, machine id `*`).
 - `POST /api/fleet/<machine_id>/maintenance` `{"until": ISO-8601 | "minutes": N, "reason", "by"}`
   silences a machine's alerts until then (at most 366 days); `machine_id` `*` (or `POST
   /api/maintenance`) means the whole fleet. `DELETE` on the same paths ends the window now. Every
-  attempt leaves one audit row; who acted is the credential ("action-token"), and a client's `by`
-  is kept only as a note.
+  attempt leaves one audit row; who acted is the credential ("action-token", "key:<id>",
+  "user:<name>"), and a client's `by` is kept only as a note.
 - `GET /api/maintenance` -> `{"windows": {...}}`: every window in force, stored or from config.
 """
 
@@ -23,8 +23,9 @@ from dashfleet_core.machine_view import parse_time
 from dashfleet_core.models import MACHINE_ID_PATTERN, utcnow
 
 from ..app import get_fleet
+from ..access import OPERATE, SELF, current_org, require, requires
 from ..audit import audited
-from ..auth import ApiError, require_token
+from ..auth import ApiError
 from ..jsonbody import parse_json
 from ..params import int_param
 
@@ -32,7 +33,6 @@ bp = Blueprint("alerts", __name__)
 
 MAX_WINDOW = timedelta(days=366)
 MAX_MINUTES = int(MAX_WINDOW.total_seconds() // 60)
-CREDENTIAL = "action-token"  # who acted, as the audit row and the window record it
 MAX_TEXT = 500
 _MACHINE = re.compile(MACHINE_ID_PATTERN)
 
@@ -49,12 +49,13 @@ def machine_events(machine_id: str):
     fleet = get_fleet()
     _machine_id(machine_id)
     limit = int_param("limit", 100, 1, 1000)
-    events = fleet.storage.events(machine_id=machine_id, limit=limit)
-    if not events and machine_id != FLEET and fleet.storage.machine(machine_id) is None:
+    org = current_org()
+    events = fleet.storage.events(org=org, machine_id=machine_id, limit=limit)
+    if not events and machine_id != FLEET and fleet.storage.machine(machine_id, org=org) is None:
         raise ApiError(404, f"no machine {machine_id!r} has reported to this server; "
                             "see GET /api/fleet for the machines it knows")
     if machine_id != FLEET:  # fleet-wide maintenance concerns this machine too
-        events += fleet.storage.events(machine_id=FLEET, limit=limit)
+        events += fleet.storage.events(org=org, machine_id=FLEET, limit=limit)
         events = sorted(events, key=lambda e: (e.at, e.id or 0), reverse=True)[:limit]
     return jsonify({"events": [e.model_dump(mode="json") for e in events]})
 
@@ -62,47 +63,52 @@ def machine_events(machine_id: str):
 @bp.get("/api/maintenance")
 def maintenance_list():
     fleet = get_fleet()
-    windows = active_windows(fleet.storage, fleet.settings.alerts.maintenance, utcnow())
+    windows = active_windows(fleet.storage, fleet.settings.alerts.maintenance, utcnow(), current_org())
     return jsonify({"windows": windows})
 
 
 @bp.post("/api/maintenance")
+@requires(SELF)
 def fleet_maintenance_start():
     return maintenance_start(FLEET)
 
 
 @bp.delete("/api/maintenance")
+@requires(SELF)
 def fleet_maintenance_end():
     return maintenance_end(FLEET)
 
 
 @bp.post("/api/fleet/<machine_id>/maintenance")
+@requires(SELF)
 def maintenance_start(machine_id: str):
     with audited("maintenance.start") as attempt:
         attempt.params["machine_id"] = clip(machine_id)
         body = _json_body()
         attempt.params.update(_shown(body))
-        require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
-        attempt.actor = CREDENTIAL
+        who = require(OPERATE, body)
+        attempt.actor = who.actor
         machine_id = _machine_id(machine_id)
         until = _until(body)
         reason = _text(body, "reason")
         note = _text(body, "by")
-        value = get_fleet().alerting.start_maintenance(machine_id, until, reason=reason, by=CREDENTIAL, note=note)
+        value = get_fleet().alerting.start_maintenance(machine_id, until, reason=reason, by=who.actor, note=note,
+                                                       org=who.org)
     return jsonify({"machine_id": machine_id, "maintenance": value}), 201
 
 
 @bp.delete("/api/fleet/<machine_id>/maintenance")
+@requires(SELF)
 def maintenance_end(machine_id: str):
     with audited("maintenance.end") as attempt:
         attempt.params["machine_id"] = clip(machine_id)
         body = _json_body(optional=True)
         attempt.params.update(_shown(body))
-        require_token(get_fleet().settings.actions.token, name="ACTION_TOKEN", body=body)
-        attempt.actor = CREDENTIAL
+        who = require(OPERATE, body)
+        attempt.actor = who.actor
         machine_id = _machine_id(machine_id)
         note = _text(body, "by")
-        if not get_fleet().alerting.end_maintenance(machine_id, by=CREDENTIAL, note=note):
+        if not get_fleet().alerting.end_maintenance(machine_id, by=who.actor, note=note, org=who.org):
             raise ApiError(404, f"{machine_id!r} has no maintenance window stored (windows from "
                                 "[[alerts.maintenance]] in the config end only by editing the config)")
     return jsonify({"machine_id": machine_id, "ended": True})

@@ -1,5 +1,5 @@
 """The fleet read API: `GET /api/fleet`, `GET /api/fleet/<id>`, `GET /api/fleet/<id>/history`.
-Open for reading (login comes with organisations)."""
+Each reads the request's organisation only: another organisation's machine is a 404."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify
 from dashfleet_core.echo import clip
 from dashfleet_core.models import utcnow
 
+from ..access import current_org
 from ..app import get_fleet
 from ..auth import ApiError
 from ..fleetview import fleet_list_text, iso, machine_json, maintenance_windows
@@ -24,11 +25,11 @@ MAX_POINTS = 1000
 @bp.get("/api/fleet")
 def fleet_list():
     # the same document as jsonify(fleet_json(...)), written from each machine's cached entry
-    return current_app.response_class(fleet_list_text(get_fleet()), mimetype=current_app.json.mimetype)
+    return current_app.response_class(fleet_list_text(get_fleet(), current_org()), mimetype=current_app.json.mimetype)
 
 
 def _machine_or_404(machine_id: str):
-    machine = get_fleet().storage.machine(machine_id)
+    machine = get_fleet().storage.machine(machine_id, org=current_org())
     if machine is None:
         raise ApiError(404, f"no machine {clip(machine_id)!r} has reported to this server; "
                             "see GET /api/fleet for the machines it knows")
@@ -41,7 +42,7 @@ def fleet_machine(machine_id: str):
     machine = _machine_or_404(machine_id)
     now = utcnow()
     doc = machine_json(machine, now=now, ttl=fleet.settings.server.ttl_seconds,
-                       windows=maintenance_windows(fleet, now=now), full=True)
+                       windows=maintenance_windows(fleet, current_org(), now=now), full=True)
     doc["ttl_seconds"] = fleet.settings.server.ttl_seconds
     return jsonify(doc)
 
@@ -55,7 +56,7 @@ def fleet_machine_history(machine_id: str):
         raise ApiError(400, f"?since= ({iso(since)}) must be before ?until= ({iso(until)})")
     points = int_param("points", 300, 1, MAX_POINTS)
     metrics = list_param("metrics")
-    buckets = get_fleet().storage.history_buckets(machine_id, since=since, until=until,
+    buckets = get_fleet().storage.history_buckets(machine_id, org=current_org(), since=since, until=until,
                                                   points=points, metrics=metrics)
     return jsonify({
         "machine_id": machine_id, "since": iso(since), "until": iso(until), "points": points,

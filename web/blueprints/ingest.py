@@ -21,8 +21,9 @@ from dashfleet_core.machine_keys import HEADER as MACHINE_KEY_HEADER, MachineKey
 from dashfleet_core.models import Report
 from dashfleet_core.storage import StorageFull
 
+from ..access import REPORT, SELF, require, requires
 from ..app import get_fleet
-from ..auth import ApiError, require_token
+from ..auth import ApiError
 from ..jsonbody import parse_json
 from ..metrics import count_reports
 
@@ -43,33 +44,31 @@ def _advertise(response):
 
 MAX_BATCH = 1000
 RETRY_AFTER_SECONDS = 5
-TOKEN_NAME = "FLEET_TOKEN"
 
 
 @bp.post("/api/fleet/report")
+@requires(SELF)  # the credential may be in the body (the seed's agents): checked below
 def post_report():
-    expected = current_app.config["FLEET_TOKEN"]
     header_auth = bool(request.headers.get("Authorization"))
-    if header_auth:
-        require_token(expected, name=TOKEN_NAME)
+    org = require(REPORT).org if header_auth else None
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"the body is {request.content_length} bytes, over the limit of {limit} "
                             "([server] max_body_bytes); send fewer reports per request")
     raw = request.get_data(cache=False)
     if header_auth:
-        fast = _fast_path(raw)
+        fast = _fast_path(raw, org)
         if fast is not None:
             return fast
     body = _parse_json(raw)
     if not header_auth:  # the seed's agents put the token in the body
-        require_token(expected, name=TOKEN_NAME, body=body)
+        org = require(REPORT, body).org
     if isinstance(body, dict):
         body.pop("token", None)  # a credential, not a report field
     if isinstance(body, dict):
-        return _single(body)
+        return _single(body, org)
     if isinstance(body, list):
-        return _batch(body)
+        return _batch(body, org)
     raise ApiError(422, "the body must be one report (a JSON object) or a list of reports",
                    fields=[])
 
@@ -77,7 +76,7 @@ def post_report():
 _REPORTS = TypeAdapter(list[Report])
 
 
-def _fast_path(raw: bytes):
+def _fast_path(raw: bytes, org: str):
     """The common case, a well-formed report or batch, parsed and validated in one pass by
     pydantic-core straight from the bytes. None when anything is wrong: the careful path below
     then finds and names each problem (and an invalid item of a batch does not sink the rest).
@@ -94,10 +93,10 @@ def _fast_path(raw: bytes):
     except ValueError:  # pydantic's ValidationError is a ValueError
         return None
     if start == b"{":
-        return _answer_single(report)
+        return _answer_single(report, org)
     if not 0 < len(reports) <= MAX_BATCH:
         return None
-    return _answer_batch(len(reports), reports, list(range(len(reports))), {})
+    return _answer_batch(len(reports), reports, list(range(len(reports))), {}, org)
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -127,9 +126,9 @@ class _SchemaError(Exception):
         self.message, self.fields = message, fields
 
 
-def _store(reports: list[Report]) -> list[Receipt]:
+def _store(reports: list[Report], org: str) -> list[Receipt]:
     try:
-        return get_fleet().receive(reports, machine_key=request.headers.get(MACHINE_KEY_HEADER))
+        return get_fleet().receive(reports, org=org, machine_key=request.headers.get(MACHINE_KEY_HEADER))
     except MachineKeyError as exc:
         count_reports("rejected", len(reports))
         raise ApiError(exc.status, exc.message) from None
@@ -147,18 +146,18 @@ def _unavailable(why: str) -> ApiError:
     return error
 
 
-def _single(item: dict[str, Any]):
+def _single(item: dict[str, Any], org: str):
     try:
         report = _validate(item)
     except _SchemaError as exc:
         count_reports("rejected")
         raise ApiError(422, f"the report does not match the schema: {exc.message}",
                        fields=exc.fields) from None
-    return _answer_single(report)
+    return _answer_single(report, org)
 
 
-def _answer_single(report: Report):
-    receipt = _store([report])[0]
+def _answer_single(report: Report, org: str):
+    receipt = _store([report], org)[0]
     if receipt.conflict:
         count_reports("rejected")
         raise ApiError(409, receipt.error, last_seq=receipt.last_seq)
@@ -178,7 +177,7 @@ def _json_response(document: dict[str, Any], status: int):
     return current_app.response_class(to_json(document) + b"\n", status=status, mimetype="application/json")
 
 
-def _batch(items: list[Any]):
+def _batch(items: list[Any], org: str):
     if not items:
         raise ApiError(422, "the list is empty: send one report object or a non-empty list",
                        fields=[])
@@ -194,12 +193,13 @@ def _batch(items: list[Any]):
             where.append(index)
         except _SchemaError as exc:
             rejected[index] = {"index": index, "ok": False, "error": exc.message, "fields": exc.fields}
-    return _answer_batch(len(items), valid, where, rejected)
+    return _answer_batch(len(items), valid, where, rejected, org)
 
 
-def _answer_batch(count: int, valid: list[Report], where: list[int], rejected: dict[int, dict[str, Any]]):
+def _answer_batch(count: int, valid: list[Report], where: list[int], rejected: dict[int, dict[str, Any]],
+                  org: str):
     """Store the valid reports of a batch; one result per item, in the order they came."""
-    receipts = _store(valid) if valid else []
+    receipts = _store(valid, org) if valid else []
     results: list[dict[str, Any]] = [{} for _ in range(count)]
     n_stored = n_dup = n_conflicts = 0
     for index, receipt in zip(where, receipts):

@@ -8,9 +8,11 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
-from dashfleet_core.models import StatusDocument
+from dashfleet_core.models import DEFAULT_ORG, StatusDocument
 
+from ..access import current_org
 from ..app import get_fleet
+from ..auth import ApiError
 from ..fleetview import finding_json, iso, top_finding
 from ..params import int_param
 
@@ -38,7 +40,15 @@ class _Live:
             return self.doc
 
 
+def _server_org_only() -> None:
+    """The server's own machine reports into `default`: other organisations do not see it."""
+    if current_org() != DEFAULT_ORG:
+        raise ApiError(404, "the server's own machine belongs to the default organisation; "
+                            "see GET /api/fleet for your organisation's machines")
+
+
 def _live() -> StatusDocument:
+    _server_org_only()
     live = current_app.extensions.setdefault("dashfleet_live", _Live())
     return live.get()
 
@@ -75,6 +85,7 @@ def status():
 @bp.get("/api/history")
 def history():
     fleet = get_fleet()
+    _server_org_only()
     limit = int_param("limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
     samples = fleet.storage.history(fleet.self_machine_id, limit=limit)
     samples.reverse()  # storage gives newest first; charts want time order

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from dashfleet_core import __version__
 
+from ..access import OPEN, principal, requires
 from ..app import get_fleet
 from ..auth import ApiError
 from ..metrics import registry
@@ -19,6 +20,7 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
+@requires(OPEN)
 def healthz():
     storage = get_fleet().storage
     try:
@@ -34,7 +36,8 @@ def metrics():
     from prometheus_client.exposition import choose_encoder  # on the first scrape (see ..metrics)
 
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encoder(registry()), content_type=content_type)
+    who = principal()
+    return Response(encoder(registry(who.org, who.server)), content_type=content_type)
 
 
 @bp.get("/api/openapi.json")
