@@ -34,6 +34,7 @@ class Accounts:
         from .keys import ApiKeys
         from .orgs import Orgs
         from .sessions import Sessions
+        from .totp import SecondFactor
         from .users import Users
 
         self.storage = storage
@@ -42,3 +43,4 @@ class Accounts:
         self.keys = ApiKeys(storage, self.orgs)
         self.users = Users(storage, self.orgs)
         self.sessions = Sessions(storage, settings.server.session_idle_minutes)
+        self.second_factor = SecondFactor(storage, self.users)
