@@ -194,11 +194,12 @@ def test_a_viewer_cannot_operate(rig):
     assert r.status_code == 403 and "operate" in r.json["error"]
 
 
-def test_public_read_opens_default_for_reading_only(settings_factory):
+def test_public_read_opens_default_for_reading_only(settings_factory, caplog):
     settings = settings_factory({"server.public_read": True, "server.token": FLEET_TOKEN,
                                  "actions.token": ACTION_TOKEN, "server.report_self": False})
     fleet = Fleet(settings)
     client = create_app(fleet=fleet, start=False).test_client()
+    assert "public_read is on" in caplog.text and "trusted LAN" in caplog.text
     try:
         assert client.get("/api/fleet").status_code == 200
         assert client.get("/fleet").status_code == 200
@@ -209,11 +210,12 @@ def test_public_read_opens_default_for_reading_only(settings_factory):
         fleet.stop()
 
 
-def test_a_route_that_declares_nothing_needs_read(settings_factory):
+def test_a_route_that_declares_nothing_needs_read(settings_factory, caplog):
     """Fail closed: a plugin's route is not open by accident."""
     settings = settings_factory({"server.public_read": False, "server.report_self": False})
     fleet = Fleet(settings)
     app = create_app(fleet=fleet, start=False)
+    assert "public_read" not in caplog.text
     app.add_url_rule("/plugin/page", "plugin_page", lambda: "secret")
     try:
         assert app.test_client().get("/plugin/page").status_code == 302

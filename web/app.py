@@ -73,6 +73,9 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     for warning in check_server_tokens(app.config["FLEET_TOKEN"], settings.actions.token, settings.source):
         log.warning(warning)
 
+    if settings.server.public_read:
+        log.warning("[server] public_read is on: anyone who can reach this server reads the default "
+                    "organisation's fleet without logging in. Keep it for a trusted LAN only")
     client_address.init_app(app, settings.server.trusted_proxies)
     errors.init_app(app)
     security.init_app(app)
