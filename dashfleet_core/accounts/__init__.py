@@ -32,6 +32,7 @@ class Accounts:
 
     def __init__(self, storage: "Storage", settings: "Settings") -> None:
         from .keys import ApiKeys
+        from .links import AgentLinks
         from .orgs import Orgs
         from .sessions import Sessions
         from .users import Users
@@ -42,3 +43,4 @@ class Accounts:
         self.keys = ApiKeys(storage, self.orgs)
         self.users = Users(storage, self.orgs)
         self.sessions = Sessions(storage, settings.server.session_idle_minutes)
+        self.links = AgentLinks(storage, settings, self.keys)
