@@ -107,7 +107,7 @@ def download(token: str):
             file.close()
             raise
     except AccountError as exc:
-        if exc.status == 410:  # a known link: its organisation hears of the attempt
+        if exc.status == 410 and request.method == "GET":  # a known link: its organisation hears of it
             known = links.get(link_id_of(token) or "")
             if known is not None:
                 _audit_download(known, "refused", {"status": 410, "error": exc.message})
