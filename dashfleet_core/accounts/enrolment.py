@@ -35,11 +35,11 @@ def agent_config(server: str, token: str, org: str, link_id: str) -> str:
             f"token = {json.dumps(token)}\n")
 
 
-def _member(name: str, mode: int) -> zipfile.ZipInfo:
+def _member(name: str, mode: int, compress: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
     """A zip entry that unpacks with `mode` (unzip honours it: the agent stays executable, its
     config readable by its owner only)."""
     info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = compress
     info.external_attr = (stat.S_IFREG | mode) << 16
     return info
 
@@ -52,7 +52,8 @@ def enrolment_zip(link: AgentLink, file: BinaryIO, keys, server: str, *, by: str
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(_member(AGENT_CONFIG_FILE, 0o600), agent_config(server, secret, link.org, link.id))
             executable = bool(os.fstat(file.fileno()).st_mode & stat.S_IXUSR)
-            member_info = _member(PurePosixPath(link.path).name, 0o755 if executable else 0o644)
+            # stored, not deflated: an agent binary is compressed already (20 MB: 0.1 s instead of 1.3 s)
+            member_info = _member(PurePosixPath(link.path).name, 0o755 if executable else 0o644, zipfile.ZIP_STORED)
             with archive.open(member_info, "w", force_zip64=True) as member:
                 while chunk := file.read(CHUNK):
                     member.write(chunk)

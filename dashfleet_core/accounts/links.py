@@ -142,17 +142,18 @@ class AgentLinks:
         """The link's file, opened (checked again: it must still resolve inside the folder and be a
         regular file), and its size. AccountError 400/404 as for `check_path`."""
         target = self._resolve(link.path)
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        # no following a symlink put there since, no waiting on a FIFO: only the checked file opens
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
         try:
             fd = os.open(target, flags)
         except OSError as exc:  # replaced by a symlink or removed since it was resolved
             raise AccountError(404, f"the file {link.path[:60]!r} of this link cannot be opened any more "
                                     f"({exc.strerror}); ask for a new link") from None
-        size = os.fstat(fd).st_size
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
             os.close(fd)
             raise AccountError(404, f"{link.path[:60]!r} is no longer a regular file; ask for a new link")
-        return os.fdopen(fd, "rb"), size
+        return os.fdopen(fd, "rb"), opened.st_size
 
     # --- links --------------------------------------------------------------------------------
 
