@@ -8,12 +8,13 @@ import io
 import os
 import subprocess
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import dashfleet_cmd
+from dashfleet_core.accounts import AccountError
 from dashfleet_core.accounts.links import NAMESPACE, SERVER_SCOPE, AgentLinks
 from dashfleet_core.config import AGENT_CONFIG_FILE, find_agent_config_file
 from dashfleet_core.fleet import Fleet
@@ -168,7 +169,6 @@ def test_the_ttl_bounds_are_accepted_and_the_expiry_follows(rig):
         r = create(client, ttl=ttl)
         assert r.status_code == 201
         expires = r.json["expires_at"]
-        from datetime import datetime
         assert timedelta(seconds=ttl - 5) < datetime.fromisoformat(expires) - before <= timedelta(seconds=ttl + 5)
 
 
@@ -195,7 +195,7 @@ def test_the_clock_decides_expiry_in_the_core(settings_factory, downloads):
         now[0] += timedelta(seconds=59)
         assert links.peek(token).id == link.id
         now[0] += timedelta(seconds=1)
-        with pytest.raises(Exception) as gone:
+        with pytest.raises(AccountError) as gone:
             links.claim(token)
         assert gone.value.status == 410
     finally:
