@@ -34,6 +34,7 @@ class Attempt:
     action: str
     actor: str = UNAUTHENTICATED
     params: dict[str, Any] = field(default_factory=dict)
+    org: str | None = None  # the organisation acted on, when the body names it (else the request's)
 
 
 @contextmanager
@@ -53,7 +54,8 @@ def audited(action: str) -> Iterator[Attempt]:
     finally:
         try:
             get_fleet().storage.add_audit(AuditEntry(
-                org=current_org(), actor=attempt.actor, action=action, params=attempt.params, outcome=outcome,
+                org=attempt.org or current_org(), actor=attempt.actor, action=action, params=attempt.params,
+                outcome=outcome,
                 details={"client": client_address(), **details}))
         except Exception:  # the answer stands; the log says the row is missing
             log.exception("could not write the audit row of a %s attempt by %s", action, attempt.actor)
