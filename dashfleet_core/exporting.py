@@ -8,7 +8,9 @@ of :class:`ExportSink`.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # only for type hints: importing this module stays cheap
@@ -18,6 +20,8 @@ if TYPE_CHECKING:  # only for type hints: importing this module stays cheap
     from .models import Health, Report
     from .plugins import Registry
     from .storage import StoredReport
+
+log = logging.getLogger(__name__)
 
 # The keys every record has, in this order; stored reports add STORED_KEYS, and `health` comes last.
 RECORD_KEYS = ("machine_id", "seq", "collected_at", "metrics", "facts")
@@ -110,3 +114,29 @@ def unknown_exporter(name: str, registry: Iterable[str]) -> str:
     """What to tell someone who named an exporter that is not there."""
     return (f"no exporter named {name!r} is enabled (enabled: {', '.join(sorted(registry)) or 'none'}); "
             f"install the plugin that provides it, or check [plugins] enabled/disabled")
+
+
+def open_export_file(path: str | Path, mode: str = "a") -> IO[str]:
+    """Open an export file for writing (`a` or `w`), creating its missing parent folders first:
+    `--export-csv reports/2026/m.csv` works on a fresh machine instead of failing. Raises OSError
+    (a parent that is a file, no permission) for the caller to turn into advice."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, mode, encoding="utf-8", newline="")
+
+
+def default_export_path(filename: str) -> Path:
+    """Where an export goes when the user names no file: the user's Desktop, as the original
+    dashboard did, else the home folder (a service account or a server has no Desktop).
+
+    The Desktop is the platform's own (Windows' known folder, so one moved to OneDrive is found;
+    `XDG_DESKTOP_DIR` on Linux, whatever its language), from platformdirs."""
+    from platformdirs import user_desktop_dir
+
+    home = Path.home()
+    try:
+        desktop = Path(user_desktop_dir())
+    except Exception as exc:  # noqa: BLE001 - an unusual platform: the home folder will do
+        log.debug("no Desktop folder (%s); exporting to %s", exc, home)
+        desktop = home
+    return (desktop if desktop.is_dir() else home) / filename

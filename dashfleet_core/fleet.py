@@ -30,6 +30,7 @@ from .alerting import Alerting
 from .config import Settings
 from .engine import Engine, default_machine_id
 from .job_runner import JobRunnerLock, lock_path
+from .legacy import offer_migration
 from .machine_keys import MachineKeys
 from .models import DEFAULT_ORG, Event, Health, Report, utcnow
 from .plugins import call_each, make_plugin_manager
@@ -310,6 +311,10 @@ class Fleet:
             jobs = list(self._jobs)
         for name, seconds, func in jobs:
             self._add_job(name, seconds, func)
+        # Once per start, in the background: the original dashboard's logs/fleet_state.json next to
+        # a new store is offered to `dashfleet migrate`, never silently ignored.
+        self.engine.later(0.0, lambda: offer_migration(self.settings, self.storage, self.self_machine_id),
+                          job_id="legacy-state-check")
         self.engine.start()
         log.info("running the scheduled jobs here (%d jobs)", len(jobs))
 

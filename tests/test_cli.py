@@ -78,10 +78,19 @@ def test_watch_appends_to_existing_exports_without_a_second_header(tmp_path):
     assert [row[0] == "machine_id" for row in rows] == [True, False, False]
 
 
+def test_watch_creates_the_missing_folders_of_an_export(tmp_path):
+    r = run(["watch", "--count", "1", "--interval", "0.1", "--export-jsonl", "new/deeper/a.jsonl"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    [line] = (tmp_path / "new" / "deeper" / "a.jsonl").read_text().splitlines()
+    assert json.loads(line)["seq"] == 1
+
+
 def test_watch_refuses_an_export_path_it_cannot_write(tmp_path):
-    r = run(["watch", "--count", "1", "--export-jsonl", str(tmp_path / "missing" / "a.jsonl")], tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    r = run(["watch", "--count", "1", "--export-jsonl", str(tmp_path / "a-file" / "a.jsonl")], tmp_path)
     assert r.returncode == 1
-    assert "cannot open export file" in r.stderr and "missing" in r.stderr
+    assert f"cannot open export file {tmp_path / 'a-file' / 'a.jsonl'}" in r.stderr
+    assert "choose a writable path" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_watch_validates_its_options(tmp_path):

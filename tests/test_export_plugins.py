@@ -92,11 +92,12 @@ def run(args, cwd, env):
 
 
 def test_watch_exports_with_a_plugin_exporter_next_to_the_csv_alias(tmp_path, plugin_env):
+    (tmp_path / "out").write_text("a file where the folder should be")
     r = run(["watch", "--count", "2", "--interval", "0.1", "--plain", "--export", "lines:out/a.txt",
              "--export-csv", "a.csv", "--export", "jsonl:a.jsonl"], tmp_path, plugin_env)
-    assert r.returncode != 0 and "a.txt" in r.stderr  # out/ does not exist: said, not a traceback
+    assert r.returncode != 0 and "a.txt" in r.stderr  # out is a file, no folder: said, not a traceback
     assert "Traceback" not in r.stderr
-    (tmp_path / "out").mkdir()
+    (tmp_path / "out").unlink()  # now out/ does not exist: it is created
     r = run(["watch", "--count", "2", "--interval", "0.1", "--plain", "--export", "lines:out/a.txt",
              "--export-csv", "a.csv", "--export", "jsonl:a.jsonl"], tmp_path, plugin_env)
     assert r.returncode == 0, r.stderr

@@ -79,6 +79,18 @@ def test_export_csv_to_a_file_has_every_column(filled, tmp_path):
     assert rows[1]["fact:os"] == "'=cmd" and rows[0]["fact:site"] == "HQ"
 
 
+def test_export_creates_the_missing_folders_of_its_output(filled, tmp_path):
+    out = tmp_path / "reports" / "2026" / "export.jsonl"
+    proc = run(["export", "--format", "jsonl", "--storage", filled, "--output", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(out.read_text().splitlines()) == 3
+    (tmp_path / "a-file").write_text("not a folder")
+    proc = run(["export", "--format", "jsonl", "--storage", filled, "--output",
+                str(tmp_path / "a-file" / "x.jsonl")], tmp_path)
+    assert proc.returncode == 1 and f"cannot write {tmp_path / 'a-file' / 'x.jsonl'}" in proc.stderr
+    assert "choose a writable path" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_export_bad_input_is_a_clear_error(filled, tmp_path):
     proc = run(["export", "--format", "xml", "--storage", filled], tmp_path)
     assert proc.returncode == 2 and "csv" in proc.stderr and "jsonl" in proc.stderr

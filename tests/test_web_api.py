@@ -324,6 +324,50 @@ def test_stats_and_status_describe_this_machine(api):
     assert status["status"] in ("ok", "warn", "critical") and 0 <= status["score"] <= 100
 
 
+class _FixedFigures:
+    """A collector whose CPU and RAM figures the test chooses (the real ones are disabled)."""
+
+    name = "fixed_figures"
+    metrics = []
+
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    def collect(self):
+        from dashfleet_core import Reading
+
+        return Reading(metrics=dict(self.values))
+
+
+class _FixedFiguresPlugin:
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    @hookimpl
+    def register_collectors(self, register):
+        register(_FixedFigures(self.values))
+
+
+@pytest.mark.parametrize("cpu,ram,expected", [
+    (80.0, 89.9, [("cpu.percent", 80.0, 80.0, "warn")]),
+    (95.0, 90.0, [("cpu.percent", 95.0, 95.0, "critical"), ("memory.percent", 90.0, 90.0, "warn")]),
+    (79.9, 10.0, []),
+])
+def test_stats_carry_the_original_dashboards_alerts_at_the_default_levels(rig, cpu, ram, expected):
+    """A client of the original reads `alerts` from /api/stats: CPU >= 80 % and RAM >= 90 % by default."""
+    fleet, client = rig({"plugins.disabled": ["cpu", "memory"]},
+                        extra_plugins=[("fixed_figures", _FixedFiguresPlugin({"cpu.percent": cpu, "memory.percent": ram}))])
+    stats = client.get("/api/stats").json
+    schemas.LocalStats.model_validate(stats)
+    assert (stats["cpu"], stats["ram"]) == (cpu, ram)
+    alerts = [a for a in stats["alerts"] if a["metric"] in ("cpu.percent", "memory.percent")]
+    assert [(a["metric"], a["value"], a["threshold"], a["severity"]) for a in alerts] == expected
+    assert all(set(a) == {"metric", "value", "threshold", "severity", "message"} for a in stats["alerts"])
+    assert all(a["metric"] in a["message"] for a in alerts)
+    status = client.get("/api/status").json
+    assert [f["message"] for f in status["findings"]] == [a["message"] for a in status["alerts"]]
+
+
 def test_history_limit_is_clamped_to_500(api):
     fleet, client = api
     items = []

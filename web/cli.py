@@ -1,6 +1,8 @@
 """`dashfleet web`: the server in one process, no child processes. It serves the pages and the API
 (waitress, see dashfleet_web.server: slow clients cost a socket, not a worker), runs the server's
-scheduled jobs, reports its own machine into the fleet, and exits promptly on SIGTERM or Ctrl-C.
+scheduled jobs, reports its own machine into the fleet, exports this machine's snapshots when asked
+(`--export-csv/--export-jsonl`, as the original dashboard's `main.py --web`), and exits promptly on
+SIGTERM or Ctrl-C.
 For more cores: gunicorn on `dashfleet_web.app:create_app()` behind a buffering nginx (docs/deploy.md).
 
 The web host contributes this command to `dashfleet` through the `dashfleet.commands` entry points
@@ -18,19 +20,56 @@ import click
 from dashfleet_core.cli import config_option, load_context
 
 
+def _export_path(kind: str, value: str | None) -> str | None:
+    """`--export-csv` given without a path writes to the Desktop (else home), as the original did."""
+    if value != "":
+        return value
+    from dashfleet_core.exporting import default_export_path
+
+    from .local_export import DEFAULT_NAMES
+
+    return str(default_export_path(DEFAULT_NAMES[kind]))
+
+
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default: $HOST, [server] host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: $PORT, [server] port, 5000).")
+@click.option("--export-csv", "export_csv", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              type=click.Path(dir_okay=False),
+              help="While serving, append a CSV row per snapshot of this machine to PATH (missing folders "
+                   "are created); without PATH: metrics.csv on the Desktop, else in the home folder.")
+@click.option("--export-jsonl", "export_jsonl", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              type=click.Path(dir_okay=False),
+              help="The same as JSON lines; without PATH: metrics.jsonl on the Desktop, else home.")
+@click.option("--export", "export", multiple=True, metavar="FORMAT:PATH",
+              help="Append every snapshot of this machine to PATH with the exporter FORMAT (csv, jsonl "
+                   "or a plugin's); repeatable.")
+@click.option("--export-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between exported snapshots.")
 @config_option
-def web(host: str | None, port: int | None, config_path: str | None) -> None:
+def web(host: str | None, port: int | None, export_csv: str | None, export_jsonl: str | None,
+        export: tuple[str, ...], export_interval: float, config_path: str | None) -> None:
     """Run the DashFleet server: dashboard, report API and the server's jobs."""
+    from dashfleet_core.cli.watch import close_exports, export_targets, open_exports
+
+    targets = export_targets(export, _export_path("csv", export_csv), _export_path("jsonl", export_jsonl))
+    ctx = load_context(config_path, **{"server.host": host, "server.port": port})
+    exports = open_exports(ctx, targets)  # a path that cannot be written stops here, before serving
+    try:
+        _serve(ctx, exports, export_interval)
+    finally:
+        close_exports(exports)  # after _serve stopped the engine: no snapshot is being written
+
+
+def _serve(ctx, exports: list, export_interval: float) -> None:
+    """Serve until SIGTERM or Ctrl-C, exporting this machine's snapshots to `exports` meanwhile."""
     from dashfleet_core.fleet import Fleet
 
     from .app import create_app
+    from .local_export import LocalExport
     from .server import HttpServer
     from .token_file import token_path
 
-    ctx = load_context(config_path, **{"server.host": host, "server.port": port})
     settings = ctx.settings
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         # waitress warns "Task queue depth is N" for every request that waits for a thread: a flood
@@ -56,6 +95,7 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
     fleet.start()
+    LocalExport(fleet.engine, fleet.self_machine_id, exports, export_interval).start()
     thread = threading.Thread(target=server.serve_forever, name="dashfleet-http", daemon=True)
     thread.start()
     url = f"http://{settings.server.host}:{server.port}/"

@@ -120,8 +120,9 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": _json(_ref("MachineHistory"), "buckets, oldest first"),
                           "400": bad, "404": not_found}}},
         "/api/stats": {"get": {
-            "operationId": "getStats", "summary": "Live metrics of the server's own machine",
-            "responses": {"200": _json(_ref("LocalStats"), "live metrics")}}},
+            "operationId": "getStats", "summary": "Live metrics of the server's own machine, with its current alerts",
+            "responses": {"200": _json(_ref("LocalStats"), "live metrics and `alerts` (the current "
+                                                           "findings, as the original dashboard sent)")}}},
         "/api/status": {"get": {
             "operationId": "getStatus", "summary": "Live metrics of the server's own machine, scored",
             "responses": {"200": _json(_ref("LocalStatus"), "metrics, score and ok|warn|critical")}}},

@@ -115,6 +115,16 @@ class MachineHistory(_Out):
     buckets: list[BucketOut]
 
 
+class AlertOut(_Out):
+    """A current finding in the original dashboard's `alerts` shape."""
+
+    metric: str | None = Field(description="null for a finding about no single metric (a failed collector)")
+    value: float | None
+    threshold: float | None
+    severity: Literal["warn", "critical"]
+    message: str
+
+
 class LocalStats(_Out):
     machine_id: str
     hostname: str
@@ -125,6 +135,8 @@ class LocalStats(_Out):
     uptime_seconds: float | None
     metrics: dict[str, float]
     facts: dict[str, str]
+    alerts: list[AlertOut] = Field(description="the snapshot's current findings (with the default "
+                                               "[health.thresholds]: CPU >= 80 %, RAM >= 90 %, disk >= 90 %)")
 
 
 class LocalStatus(LocalStats):

@@ -52,13 +52,13 @@ def _open(ctx: _context.Context, url: str | None):
 @click.option("--until", default=None, help="Up to this time: ISO-8601 or an age.")
 @click.option("--org", default=None, help="Only this organisation (default: all).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write to this file instead of stdout.")
+              help="Write to this file instead of stdout (missing folders are created).")
 @click.option("--storage", "url", default=None, help="Storage URL (default: [storage] url).")
 @config_option
 def export(fmt: str, machine_id: str | None, since: str | None, until: str | None, org: str | None,
            output: str | None, url: str | None, config_path: str | None) -> None:
     """Write stored reports, oldest first, with an exporter (csv, jsonl, ...), to stdout or --output."""
-    from ..exporting import exporters, prepare_sink, stored_record, unknown_exporter
+    from ..exporting import exporters, open_export_file, prepare_sink, stored_record, unknown_exporter
 
     ctx = _context.load(config_path)
     registry = exporters(ctx.pm, ctx.settings)
@@ -68,7 +68,11 @@ def export(fmt: str, machine_id: str | None, since: str | None, until: str | Non
                "until": parse_when(until, "--until")}
     storage = _open(ctx, url)
     try:
-        stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+        try:
+            stream = open_export_file(output, "w") if output else sys.stdout  # creates missing folders
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}; "
+                                       "choose a writable path") from None
         try:
             sink = registry[fmt](stream)
             prepare_sink(sink, lambda: (stored_record(s) for s in storage.iter_reports(**filters)))

@@ -3,8 +3,8 @@
 `--export FORMAT:PATH` (repeatable) writes every snapshot with any enabled exporter
 (`register_exporters`: the built-in `csv` and `jsonl`, or a plugin's); `--export-csv` and
 `--export-jsonl` are its aliases. The files are written where the user says (relative paths are
-taken from the current folder) and are appended to when they already exist, so a restarted watch
-loses nothing.
+taken from the current folder, missing folders are created) and are appended to when they already
+exist, so a restarted watch loses nothing. `dashfleet web` exports with the same helpers.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def open_exports(ctx: _context.Context, targets: list[tuple[str, str]]) -> list[
     A sink that wants to see what a file already holds (CSV keeps the file's header) gets it
     through its optional `resume`; no exporter is special-cased here.
     """
-    from ..exporting import exporters, resume_sink, unknown_exporter
+    from ..exporting import exporters, open_export_file, resume_sink, unknown_exporter
 
     if not targets:
         return []
@@ -142,10 +142,10 @@ def open_exports(ctx: _context.Context, targets: list[tuple[str, str]]) -> list[
                                          param_hint="--export")
             try:
                 had_content = resolved.exists() and resolved.stat().st_size > 0
-                fh = open(resolved, "a", encoding="utf-8", newline="")
+                fh = open_export_file(resolved, "a")  # missing parent folders are created
             except OSError as exc:
                 raise click.ClickException(
-                    f"cannot open export file {resolved}: {exc.strerror}; choose a writable path") from None
+                    f"cannot open export file {resolved}: {exc.strerror or exc}; choose a writable path") from None
             try:
                 sink = factory(fh)
                 if had_content:

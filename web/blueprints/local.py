@@ -1,5 +1,7 @@
 """The seed's live view of the server's own machine: `GET /api/stats`, `GET /api/status`,
-`GET /api/history?limit=`. Live values are collected at most once a second, whoever asks."""
+`GET /api/history?limit=`. Live values are collected at most once a second, whoever asks.
+`alerts` are the snapshot's current findings in the original dashboard's shape (CPU at or above
+80 %, RAM at or above 90 % with the default `[health.thresholds]`)."""
 
 from __future__ import annotations
 
@@ -65,7 +67,14 @@ def _stats(doc: StatusDocument) -> dict:
         "uptime_seconds": m.get("uptime.seconds"),
         "metrics": doc.metrics,
         "facts": doc.facts,
+        "alerts": [_alert(f) for f in doc.health.findings],
     }
+
+
+def _alert(finding) -> dict:
+    """A finding in the shape the original dashboard's `alerts` had, so its clients keep working."""
+    return {"metric": finding.metric, "value": finding.value, "threshold": finding.threshold,
+            "severity": finding.severity, "message": finding.message}
 
 
 @bp.get("/api/stats")
