@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import Settings
 from .models import DEFAULT_ORG
-from .storage import Storage, _redact
+from .storage import Storage, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def target_url(storage: Storage, configured: str) -> tuple[str, bool]:
         query = configured.partition("?")[2]
         return f"{storage.scheme}:///{path.resolve()}" + (f"?{query}" if query else ""), False
     base, _, query = configured.partition("?")
-    shown = _redact(base)
+    shown = redact_url(base)
     return shown, shown != base or bool(query)
 
 

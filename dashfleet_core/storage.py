@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Collection, Iterable, Iterator
+import re
 from urllib.parse import urlsplit
 
 from .config import ConfigError, Settings
@@ -354,15 +355,17 @@ def open_storage(settings: Settings, pm, url: str | None = None) -> Storage:
         failed = "".join(f"; plugin {name!r} failed in register_storage: {problem}"
                          for name, problem in backends.failures.items())
         raise ConfigError(
-            f"{settings.source}: [storage] url {_redact(url)!r}: no storage plugin handles "
+            f"{settings.source}: [storage] url {redact_url(url)!r}: no storage plugin handles "
             f"{scheme or 'this'}://; available: {available}{failed}"
         )
     return backends[scheme](url, settings)
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a URL before it reaches a message or a log."""
+def redact_url(url: str) -> str:
+    """A storage URL fit for a message or a log: the password (in the address or as a `password=`
+    query option) replaced by ***."""
     parts = urlsplit(url)
     if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+        url = url.replace(f":{parts.password}@", ":***@", 1)
+    return re.sub(r"(?i)((?:^|[?&])password=)[^&]*", r"\1***", url)
+

@@ -162,3 +162,12 @@ def test_migrate_refuses_a_broken_source_and_the_same_url(tmp_path):
     assert proc.returncode == 1 and str(bad) in proc.stderr and bad.read_text() == "{oops"
     proc = run(["migrate", f"sqlite:///{tmp_path}/x.db", f"sqlite:///{tmp_path}/x.db"], tmp_path)
     assert proc.returncode == 2 and "same storage" in proc.stderr
+
+
+def test_a_storage_url_is_shown_without_its_password():
+    from dashfleet_core.storage import redact_url
+
+    assert redact_url("postgresql://fleet:s3cret@db/fleet") == "postgresql://fleet:***@db/fleet"
+    assert redact_url("postgresql://db/fleet?sslmode=require&password=s3cret") == \
+        "postgresql://db/fleet?sslmode=require&password=***"
+    assert redact_url("sqlite:///data/dashfleet.db") == "sqlite:///data/dashfleet.db"

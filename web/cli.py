@@ -18,6 +18,7 @@ import threading
 import click
 
 from dashfleet_core.cli import config_option, load_context
+from dashfleet_core.storage import redact_url
 
 
 def _export_path(kind: str, value: str | None) -> str | None:
@@ -99,7 +100,7 @@ def _serve(ctx, exports: list, export_interval: float) -> None:
     thread = threading.Thread(target=server.serve_forever, name="dashfleet-http", daemon=True)
     thread.start()
     url = f"http://{settings.server.host}:{server.port}/"
-    click.echo(f"DashFleet server on {url}  (fleet: {url}fleet; storage {settings.storage.url})")
+    click.echo(f"DashFleet server on {url}  (fleet: {url}fleet; storage {redact_url(settings.storage.url)})")
     if settings.server.token:
         click.echo("Agents authenticate with FLEET_TOKEN as configured.")
     elif token_was_stored:  # a new token file was announced by its creator (a warning) already

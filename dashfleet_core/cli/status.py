@@ -7,6 +7,7 @@ import json
 
 import click
 
+from ..storage import redact_url
 from ..text import visible
 from . import _context, config_option
 
@@ -65,7 +66,7 @@ def config_check(config_path: str | None) -> None:
     state = "ok" if not found.problems else f"{len(found.problems)} problem(s)"
     click.echo(
         f"{ctx.settings.source}: {state}; {counts['collectors']} collectors, "
-        f"{counts['health checks']} health checks, storage {ctx.settings.storage.url}"
+        f"{counts['health checks']} health checks, storage {redact_url(ctx.settings.storage.url)}"
     )
     for kind, names in found.kinds.items():
         click.echo(f"  {kind} ({len(names)}): {visible(', '.join(names)) or '-'}")

@@ -19,7 +19,7 @@ from typing import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dashfleet_core import hookimpl
-from dashfleet_core.storage import StorageError, _redact
+from dashfleet_core.storage import StorageError, redact_url
 
 from ._sql import POSTGRESQL, SAMPLE_COLUMNS, SqlStorage, Tx
 
@@ -37,7 +37,7 @@ def split_url(url: str) -> tuple[str, dict[str, int]]:
             try:
                 ours[key] = int(value)
             except ValueError:
-                raise StorageError(f"storage URL {_redact(url)!r}: {key} must be a whole number") from None
+                raise StorageError(f"storage URL {redact_url(url)!r}: {key} must be a whole number") from None
         else:
             kept.append((key, value))
     conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(kept), parts.fragment))
@@ -55,10 +55,10 @@ class PostgresStorage(SqlStorage):
             from psycopg_pool import ConnectionPool
         except ImportError:
             raise StorageError(
-                f"storage URL {_redact(url)!r} needs the PostgreSQL driver: {INSTALL_HINT}"
+                f"storage URL {redact_url(url)!r} needs the PostgreSQL driver: {INSTALL_HINT}"
             ) from None
         self._psycopg = psycopg
-        self._url = _redact(url)
+        self._url = redact_url(url)
         conninfo, options = split_url(url)
         self._conninfo = conninfo
         lo = max(0, options.get("pool_min", 1))
