@@ -2,10 +2,9 @@
 
 A session record (under the id's digest) says whose it is, the user's epoch when it was made
 and its CSRF token; it is never rewritten, so nothing can bring a deleted session back. What
-changes is written apart (key `<digest>.seen`: the last activity, at most once a minute per
-session and process, and the current organisation) and expires after the idle timeout: a session
-is live while both exist. Both keys are in one namespace so that a request reads them in one
-storage query (`kv_get_many`): every dashboard request pays for it.
+changes is written apart (`sessions_seen`: the last activity, at most once a minute per session
+and process, and the current organisation) and expires after the idle timeout: a session is live
+while both exist.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from ..models import utcnow
 from .scope import SERVER_SCOPE, digest
 
 NAMESPACE = "sessions"
-SEEN_SUFFIX = ".seen"  # `<digest>.seen`, beside the record in NAMESPACE
+SEEN_NAMESPACE = "sessions_seen"
 SEEN_EVERY_SECONDS = 60.0
 MAX_AGE = timedelta(days=30)  # a session ends after this however active it is
 
@@ -51,7 +50,7 @@ class Sessions:
                   "created_at": now.isoformat(), "mfa_pending": mfa_pending}
         key = digest(sid)
         self.storage.kv_put(NAMESPACE, key, record, org=SERVER_SCOPE, expires_at=now + MAX_AGE)
-        self.storage.kv_put(NAMESPACE, key + SEEN_SUFFIX, {"at": now.isoformat(), "org": org}, org=SERVER_SCOPE,
+        self.storage.kv_put(SEEN_NAMESPACE, key, {"at": now.isoformat(), "org": org}, org=SERVER_SCOPE,
                             expires_at=now + self.idle)
         return sid, _session(key, record, org)
 
@@ -60,8 +59,8 @@ class Sessions:
         if not sid or len(sid) > 100:
             return None
         key = digest(sid)
-        found = self.storage.kv_get_many(NAMESPACE, (key, key + SEEN_SUFFIX), org=SERVER_SCOPE)
-        record, seen = found.get(key), found.get(key + SEEN_SUFFIX)
+        record = self.storage.kv_get(NAMESPACE, key, org=SERVER_SCOPE)
+        seen = self.storage.kv_get(SEEN_NAMESPACE, key, org=SERVER_SCOPE)
         if record is None or seen is None:
             return None
         org = seen.get("org") or record["org"]
@@ -75,14 +74,13 @@ class Sessions:
                 return
             self._seen[key] = now
         at = utcnow()
-        self.storage.kv_put(NAMESPACE, key + SEEN_SUFFIX, {"at": at.isoformat(), "org": org}, org=SERVER_SCOPE,
+        self.storage.kv_put(SEEN_NAMESPACE, key, {"at": at.isoformat(), "org": org}, org=SERVER_SCOPE,
                             expires_at=at + self.idle)
 
     def switch_org(self, session: Session, org: str) -> Session:
         """Make `org` the session's current organisation (the caller checked the membership)."""
         at = utcnow()
-        self.storage.kv_put(NAMESPACE, session.key + SEEN_SUFFIX, {"at": at.isoformat(), "org": org},
-                            org=SERVER_SCOPE,
+        self.storage.kv_put(SEEN_NAMESPACE, session.key, {"at": at.isoformat(), "org": org}, org=SERVER_SCOPE,
                             expires_at=at + self.idle)
         return _session(session.key, {"user": session.username, "epoch": session.epoch, "org": org,
                                       "csrf": session.csrf_token, "created_at": session.created_at.isoformat(),
@@ -90,7 +88,7 @@ class Sessions:
 
     def delete(self, key: str) -> None:
         self.storage.kv_delete(NAMESPACE, key, org=SERVER_SCOPE)
-        self.storage.kv_delete(NAMESPACE, key + SEEN_SUFFIX, org=SERVER_SCOPE)
+        self.storage.kv_delete(SEEN_NAMESPACE, key, org=SERVER_SCOPE)
 
     def delete_user(self, username: str) -> int:
         """Delete every session of a user (their epoch was raised too, which already ends them)."""

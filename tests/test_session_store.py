@@ -1,5 +1,6 @@
-"""Dashboard sessions as stored (dashfleet_core/accounts/sessions.py): the record and its activity
-note are read together, and neither alone keeps a session alive. Real SQLite file."""
+"""Dashboard sessions as stored (dashfleet_core/accounts/sessions.py): a session is live while both
+its record and its activity note are, and a note written after a logout brings nothing back.
+Real SQLite file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashfleet_core.accounts.sessions import NAMESPACE, SEEN_SUFFIX
+from dashfleet_core.accounts.sessions import NAMESPACE, SEEN_NAMESPACE
 from dashfleet_core.accounts.scope import SERVER_SCOPE
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.models import utcnow
@@ -26,8 +27,8 @@ def test_a_session_is_live_while_its_record_and_its_activity_both_are(accounts):
     assert accounts.sessions.get(sid).username == "ana"
     storage = accounts.storage
     # the idle timeout passed: the activity note expired, the record alone is not a session
-    seen = storage.kv_get(NAMESPACE, session.key + SEEN_SUFFIX, org=SERVER_SCOPE)
-    storage.kv_put(NAMESPACE, session.key + SEEN_SUFFIX, seen, org=SERVER_SCOPE,
+    seen = storage.kv_get(SEEN_NAMESPACE, session.key, org=SERVER_SCOPE)
+    storage.kv_put(SEEN_NAMESPACE, session.key, seen, org=SERVER_SCOPE,
                    expires_at=utcnow() - timedelta(seconds=1))
     assert accounts.sessions.get(sid) is None
 
@@ -38,7 +39,7 @@ def test_a_deleted_session_stays_deleted_even_if_its_activity_is_written_after(a
     accounts.users.add("ben", "a long session passphrase", org="default", role="viewer")
     sid, session = accounts.sessions.create("ben", 0, "default")
     accounts.sessions.delete(session.key)
-    accounts.storage.kv_put(NAMESPACE, session.key + SEEN_SUFFIX, {"at": utcnow().isoformat(), "org": "default"},
+    accounts.storage.kv_put(SEEN_NAMESPACE, session.key, {"at": utcnow().isoformat(), "org": "default"},
                             org=SERVER_SCOPE, expires_at=utcnow() + timedelta(hours=1))
     assert accounts.sessions.get(sid) is None
 
@@ -52,7 +53,8 @@ def test_delete_user_ends_every_session_of_that_user_only(accounts):
     assert accounts.sessions.delete_user("cy") == 2
     assert accounts.sessions.get(cy1) is None and accounts.sessions.get(cy2) is None
     assert accounts.sessions.get(di).username == "di"
-    assert len(accounts.storage.kv_list(NAMESPACE, org=SERVER_SCOPE)) == 2  # di's record and its activity
+    assert len(accounts.storage.kv_list(NAMESPACE, org=SERVER_SCOPE)) == 1  # di's
+    assert len(accounts.storage.kv_list(SEEN_NAMESPACE, org=SERVER_SCOPE)) == 1
 
 
 def test_switching_organisation_is_kept_with_the_activity(accounts):
