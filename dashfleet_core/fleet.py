@@ -215,21 +215,21 @@ class Fleet:
         results = self.storage.save_reports(items, org=org, received_at=utcnow(), by_seq=by_seq)
         if self.pm.hook.report_stored.get_hookimpls():
             new = [item for item, stored in zip(items, results) if stored]
-            with self._alerting_batch(new):
+            with self._alerting_batch(new, org):
                 for report, health in new:
-                    self._notify_stored(report, health)
+                    self._notify_stored(report, health, org)
         return results
 
-    def _alerting_batch(self, items: list[tuple[Report, Health]]):
+    def _alerting_batch(self, items: list[tuple[Report, Health]], org: str):
         """Alerting reads the state of a batch's machines at once (one read per request)."""
         if len(items) < 2 or not self.pm.is_registered(self.alerting):
             return contextlib.nullcontext()
-        return self.alerting.batch([report.machine_id for report, _ in items])
+        return self.alerting.batch([report.machine_id for report, _ in items], org=org)
 
-    def _notify_stored(self, report: Report, health: Health) -> None:
+    def _notify_stored(self, report: Report, health: Health, org: str) -> None:
         """Call each `report_stored` plugin on its own: the report is already committed, so one
         plugin's exception must neither skip the others nor turn the answer into an error."""
-        call_each(self.pm, "report_stored", {"report": report, "health": health})
+        call_each(self.pm, "report_stored", {"report": report, "health": health, "org": org})
 
     # --- this server's own machine -------------------------------------------------------------
 

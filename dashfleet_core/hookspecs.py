@@ -149,12 +149,14 @@ def shutdown(engine):
 
 
 @hookspec
-def report_stored(report, health):
+def report_stored(report, health, org):
     """The server stored a report (not a duplicate).
 
     ``report`` is a :class:`dashfleet_core.models.Report`, ``health`` the server's
-    :class:`dashfleet_core.models.Health` for it. Called after the save was committed; keep it
-    fast (queue slow work). Return value ignored.
+    :class:`dashfleet_core.models.Health` for it, ``org`` the id of the organisation the report
+    landed in (``"default"`` for the seed's agents): the same ``machine_id`` in two organisations
+    is two machines. A plugin may leave ``org`` out of its signature. Called after the save was
+    committed; keep it fast (queue slow work). Return value ignored.
     """
 
 

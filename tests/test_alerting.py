@@ -404,7 +404,7 @@ def test_windows_by_machine_merges_stored_and_configured(settings_factory):
 def test_an_alerting_step_failing_on_a_full_disk_logs_one_line_and_the_others_still_run(rig, monkeypatch, caplog):
     from dashfleet_core.storage import StorageFull
 
-    def sweep_maintenance(now):
+    def sweep_maintenance(now, org="default"):
         raise StorageFull("/var/lib/dashfleet/dashfleet.db")
 
     ran = []

@@ -157,6 +157,7 @@ def test_failing_receiver_then_recovery_live(server, webhook_server):
 def test_maintenance_api(server, webhook_server):
     url = f"{server.base}/api/fleet/mnt-01/maintenance"
     auth = {"Authorization": f"Bearer {ACTION_TOKEN}"}
+    assert server.report("mnt-01", 10).status_code == 201  # a window is for a machine that has reported
     assert requests.post(url, json={"minutes": 30}, timeout=10).status_code == 401
     wrong = requests.post(url, json={"minutes": 30}, headers={"Authorization": "Bearer nope"}, timeout=10)
     assert wrong.status_code == 401 and "ACTION_TOKEN" in wrong.json()["error"]

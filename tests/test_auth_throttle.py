@@ -45,7 +45,7 @@ ENDPOINTS = {
     "report": ("post", "/api/fleet/report", FLEET_TOKEN, lambda n: {**REPORT, "seq": n}, 201),
     "action": ("post", "/api/action", ACTION_TOKEN,
                lambda n: {"action": "flush_dns", "params": {"dry_run": True}}, 200),
-    "maintenance": ("post", "/api/fleet/m1/maintenance", ACTION_TOKEN, lambda n: {"minutes": 5}, 201),
+    "maintenance": ("post", "/api/maintenance", ACTION_TOKEN, lambda n: {"minutes": 5}, 201),
     "audit": ("get", "/api/audit", ACTION_TOKEN, None, 200),
 }
 

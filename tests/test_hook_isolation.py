@@ -294,7 +294,7 @@ def test_the_failure_line_stays_one_line_when_the_error_quotes_what_an_agent_sen
 
     pm = make_plugin_manager(dashfleet_settings({}), entrypoints=False, extra=[("quoting", Quoting())])
     report = Report(machine_id="m-1", hostname="pc\nERROR forged line", metrics={})
-    call_each(pm, "report_stored", {"report": report, "health": None})
+    call_each(pm, "report_stored", {"report": report, "health": None, "org": "default"})
     assert failure_lines(caplog, "quoting", "report_stored") == [
         "plugin 'quoting' failed in report_stored: ValueError: cannot file pc\u240aERROR forged line"]
 

@@ -344,7 +344,7 @@ def test_hook_report_stored(dashfleet_pm, dashfleet_register):
     dashfleet_register(Plugin(), "stored-probe")
     report = Report(machine_id="m-1", seq=3, metrics={"cpu.percent": 12.0})
     health = Health(score=100, status="ok")
-    dashfleet_pm.hook.report_stored(report=report, health=health)
+    dashfleet_pm.hook.report_stored(report=report, health=health, org="default")
     assert got == [(report, health)]
 
 

@@ -16,7 +16,11 @@ ACTION_TOKEN = "action-token-for-maintenance"
 def client(settings_factory):
     app = create_app(settings_factory({"server.token": FLEET_TOKEN, "actions.token": ACTION_TOKEN,
                                        "server.report_self": False}), start=False)
-    yield app.test_client()
+    client = app.test_client()
+    sent = client.post("/api/fleet/report", json={"machine_id": "web-01", "seq": 1, "metrics": {"cpu.percent": 5.0}},
+                       headers=bearer(FLEET_TOKEN))
+    assert sent.status_code == 201
+    yield client
     app.extensions["dashfleet"].stop()
 
 
@@ -66,3 +70,13 @@ def test_a_window_over_the_limit_is_refused_not_capped(client):
     assert client.get("/api/maintenance").get_json()["windows"] == {}
     ok = client.post("/api/fleet/web-01/maintenance", json={"minutes": 527040}, headers=bearer())
     assert ok.status_code == 201
+
+
+def test_a_window_for_a_machine_that_never_reported_here_is_a_404_and_audited(client):
+    """Another organisation's machine, or a typo, is refused like every machine path; `*` still works."""
+    answer = client.post("/api/fleet/web-99/maintenance", json={"minutes": 30}, headers=bearer())
+    assert answer.status_code == 404 and "web-99" in answer.get_json()["error"]
+    assert client.get("/api/maintenance").get_json()["windows"] == {}
+    assert client.post("/api/maintenance", json={"minutes": 30}, headers=bearer()).status_code == 201
+    [row] = [r for r in audit(client) if r["params"].get("machine_id") == "web-99"]
+    assert row["outcome"] == "refused" and row["details"]["status"] == 404

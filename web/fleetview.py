@@ -137,23 +137,23 @@ class _Entry:
         return f"{p[0]}{round(age, 1)!r}{p[1]}{'true' if is_expired(age, ttl) else 'false'}{p[2]}{until}{p[3]}"
 
 
-_entries: dict[int, _Entry] = {}
+_entries: dict[str, dict[int, _Entry]] = {}  # by organisation: a reader of one does not evict another's
 
 
 def fleet_list_text(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None = None) -> str:
     """`fleet_json` as the JSON text the app would write for it (same keys, order and values),
     reusing each unchanged machine's serialised entry from the previous request."""
-    global _entries
     now = now or utcnow()
     server = fleet.settings.server
     machines = fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.list_hide_days))
     windows = maintenance_windows(fleet, org, now)
-    known = _entries
+    known = _entries.get(org, {})
     entries = [known.get(id(m)) for m in machines]
     entries = [e if e is not None and e.state is m else _Entry(m) for e, m in zip(entries, machines)]
-    # only this request's machines stay cached (one fleet per process in practice; a dict
-    # replaced whole, so safe for threads)
-    _entries = {id(e.state): e for e in entries}
+    # only this request's machines stay cached, per organisation (one fleet per process in
+    # practice; each organisation's dict is replaced whole, so safe for threads). An entry is
+    # used only for the very MachineState object storage handed back for this organisation.
+    _entries[org] = {id(e.state): e for e in entries}
     entries.sort(key=lambda e: e.sort_key)
     ttl = server.ttl_seconds
     head = _encode({"generated_at": iso(now), "ttl_seconds": ttl, "list_hide_days": server.list_hide_days,

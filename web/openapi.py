@@ -267,7 +267,9 @@ def _maintenance_ops(scope: str, parameters: list[dict[str, Any]]) -> dict[str, 
                           "400": _error("no JSON object, both or neither of until/minutes, a time in the past, "
                                         "or a bad machine id; `fields` names them"),
                           "422": _error("the window would last more than 366 days (527040 minutes)"),
-                          **errors}},
+                          **errors,
+                          **({"404": _error("no machine of this id has reported to the caller's "
+                                            "organisation")} if scope == "Machine" else {})}},
         "delete": {
             "operationId": f"end{scope}Maintenance",
             "summary": "End a stored maintenance window now (config windows end only by editing the config)",

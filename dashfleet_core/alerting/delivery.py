@@ -121,7 +121,8 @@ class Delivery:
                     continue
             items.append((latest, told))
             self._announce(org, machine_id, announced, target, now)
-        items += self._due_deferred(now, skip=set(groups))
+        for org in self.alerting.org_ids():
+            items += self._due_deferred(now, skip=set(groups), org=org)
 
         notifications = self._compose(items, settings.digest_window_seconds)
         for event in events:

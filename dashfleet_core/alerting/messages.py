@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..models import Event, Notification, status_rank
+from ..models import DEFAULT_ORG, Event, Notification, status_rank
 from ..text import clean
 
 LABEL = {"ok": "OK", "warn": "WARN", "critical": "CRITICAL", "silent": "SILENT"}
@@ -31,10 +31,17 @@ def target_of(event: Event) -> str:
 
 
 def name_of(event: Event) -> str:
-    """`machine-id (hostname)`, both as safe text."""
+    """`machine-id (hostname)`, both as safe text, and its organisation when it is not `default`
+    (every organisation's alerts reach the same notifiers: the same id may be two machines)."""
     machine = _agent(event.machine_id)
     host = _agent(event.details.get("hostname") or "")
-    return f"{machine} ({host})" if host and host != machine else machine
+    name = f"{machine} ({host})" if host and host != machine else machine
+    return name + org_suffix(event)
+
+
+def org_suffix(event: Event) -> str:
+    """` in organisation <id>` for an event of an organisation other than `default`, else ``."""
+    return "" if event.org == DEFAULT_ORG else f" in organisation {_agent(event.org)}"
 
 
 def _agent(text: object) -> str:
@@ -54,7 +61,7 @@ def _reasons(reasons: list | None) -> str:
 def describe(event: Event, previous: str) -> tuple[str, str]:
     """(title, one-paragraph text) for one machine's event, given what people were told before."""
     who = name_of(event)
-    machine = _agent(event.machine_id)
+    machine = _agent(event.machine_id) + org_suffix(event)
     target = target_of(event)
     reasons = _reasons(event.details.get("reasons"))
     score = f", health {event.score}/100" if event.score is not None else ""
@@ -109,13 +116,13 @@ def digest(items: list[tuple[Event, str]], window: float) -> Notification:
 
 def maintenance_ended(event: Event) -> Notification:
     bad = event.details.get("bad", [])
-    scope = "the whole fleet" if event.machine_id == "*" else _agent(event.machine_id)
+    scope = ("the whole fleet" if event.machine_id == "*" else _agent(event.machine_id)) + org_suffix(event)
     lines = [f"Maintenance of {scope} ended; {len(bad)} machine(s) still need attention:"]
     for item in bad:
         reasons = _reasons(item.get("reasons"))
         lines.append(f"- {_agent(item['machine_id'])} is {LABEL.get(item['status'], item['status'])}"
                      + (f": {reasons}" if reasons else "") + (f" {item['link']}" if item.get("link") else ""))
-    return Notification(title=f"[DashFleet] maintenance ended, {len(bad)} machine(s) still bad",
+    return Notification(title=f"[DashFleet] maintenance ended{org_suffix(event)}, {len(bad)} machine(s) still bad",
                         text="\n".join(lines), events=[event])
 
 

@@ -67,8 +67,8 @@ class Alerting:
         self.fleet.schedule("alerting", self.settings.alerts.interval_seconds, self.tick)
 
     @hookimpl
-    def report_stored(self, report: Report, health: Health) -> None:
-        self.observe(report, health)
+    def report_stored(self, report: Report, health: Health, org: str) -> None:
+        self.observe(report, health, org)
 
     # --- reports -------------------------------------------------------------------------------
 
@@ -132,23 +132,56 @@ class Alerting:
         """One run of the alert job. Safe to call by hand (tests, `dashfleet notify`)."""
         with self._tick_lock:
             now = now or utcnow()
-            steps = [self.sweep_maintenance, self.delivery.run]
+            steps = [("sweep_maintenance", self.sweep_maintenance_all), ("delivery", self.delivery.run)]
             if self._last_silence_sweep is None or \
                     (now - self._last_silence_sweep).total_seconds() >= self.silence_every():
                 self._last_silence_sweep = now
-                steps.insert(1, self.sweep_silent)
-            for step in steps:
+                steps.insert(1, ("sweep_silent", self.sweep_silent_all))
+            for name, step in steps:
                 try:
                     step(now)
                 except StorageFull as exc:  # says itself what to do; no traceback every tick
-                    log.error("alerting: %s failed; it runs again next tick: %s", step.__name__, exc)
+                    log.error("alerting: %s failed; it runs again next tick: %s", name, exc)
                 except Exception:
-                    log.exception("alerting: %s failed; it runs again next tick", step.__name__)
+                    log.exception("alerting: %s failed; it runs again next tick", name)
 
     def silence_every(self) -> float:
         """Seconds between silence sweeps: reading the whole fleet every tick would cost more than
         it tells, so sweep a twentieth of the TTL apart (at most 10 s, at least one tick)."""
         return min(10.0, max(self.settings.alerts.interval_seconds, self.settings.server.ttl_seconds / 20))
+
+    def org_ids(self) -> list[str]:
+        """Every organisation the sweeps look at (`default` first), read from storage on each run
+        so an organisation created on another server process is swept by the next tick."""
+        from ..accounts.orgs import Orgs
+
+        return [org.id for org in Orgs(self.storage).list()]
+
+    def sweep_silent_all(self, now: datetime) -> list[Event]:
+        """`sweep_silent` in every organisation; one organisation's failure does not skip the others."""
+        return self._each_org(self.sweep_silent, now)
+
+    def sweep_maintenance_all(self, now: datetime) -> None:
+        """`sweep_maintenance` in every organisation (each one's windows cover its own machines only)."""
+        self._each_org(self.sweep_maintenance, now)
+
+    def _each_org(self, sweep, now: datetime) -> list[Event]:
+        """Run a sweep for each organisation. The first failure is raised once all were swept (the
+        tick logs it as usual); any further one is logged here, naming its organisation."""
+        found: list[Event] = []
+        failed: Exception | None = None
+        for org in self.org_ids():
+            try:
+                found += sweep(now, org) or []
+            except Exception as exc:
+                if failed is None:
+                    failed = exc
+                else:
+                    log.error("alerting: a sweep of organisation %r failed too: %s: %s", org,
+                              type(exc).__name__, exc)
+        if failed is not None:
+            raise failed
+        return found
 
     def sweep_silent(self, now: datetime, org: str = DEFAULT_ORG) -> list[Event]:
         """Mark machines silent whose last report is older than the TTL (once per silence)."""
@@ -174,7 +207,7 @@ class Alerting:
             )
             events.append(self.storage.add_event(event))
         if events:
-            log.info("alerting: %d machine(s) went silent", len(events))
+            log.info("alerting: %d machine(s) of organisation %r went silent", len(events), org)
         return events
 
     def sweep_maintenance(self, now: datetime, org: str = DEFAULT_ORG) -> None:

@@ -4,7 +4,8 @@
   fleet-wide maintenance events, machine id `*`).
 - `POST /api/fleet/<machine_id>/maintenance` `{"until": ISO-8601 | "minutes": N, "reason", "by"}`
   silences a machine's alerts until then (at most 366 days); `machine_id` `*` (or `POST
-  /api/maintenance`) means the whole fleet. `DELETE` on the same paths ends the window now. Every
+  /api/maintenance`) means the organisation's whole fleet. A machine that has not reported to the
+  caller's organisation (another organisation's included) is a 404. `DELETE` on the same paths ends the window now. Every
   attempt leaves one audit row; who acted is the credential ("action-token", "key:<id>",
   "user:<name>"), and a client's `by` is kept only as a note.
 - `GET /api/maintenance` -> `{"windows": {...}}`: every window in force, stored or from config.
@@ -89,6 +90,7 @@ def maintenance_start(machine_id: str):
         who = require(OPERATE, body)
         attempt.actor = who.actor
         machine_id = _machine_id(machine_id)
+        _known_here(machine_id, who.org)
         until = _until(body)
         reason = _text(body, "reason")
         note = _text(body, "by")
@@ -112,6 +114,14 @@ def maintenance_end(machine_id: str):
             raise ApiError(404, f"{machine_id!r} has no maintenance window stored (windows from "
                                 "[[alerts.maintenance]] in the config end only by editing the config)")
     return jsonify({"machine_id": machine_id, "ended": True})
+
+
+def _known_here(machine_id: str, org: str) -> None:
+    """A window only for a machine of the caller's organisation (or its whole fleet): any other id,
+    another organisation's included, is a 404 like every machine path."""
+    if machine_id != FLEET and get_fleet().storage.machine(machine_id, org=org) is None:
+        raise ApiError(404, f"no machine {machine_id!r} has reported to this server; a window is for a machine "
+                            "that has (see GET /api/fleet), or * for the whole fleet")
 
 
 def _shown(body: dict) -> dict:
