@@ -1,0 +1,142 @@
+"""`dashfleet-agent service`: the agent as a Windows service, on pywin32's win32serviceutil framework.
+
+The MSI (packaging/wix/DashFleet.wxs) registers `dashfleet-agent.exe service` as the service
+"DashFleetAgent" (LocalSystem, automatic start); the Service Control Manager starts it with no
+further arguments and this module hands the process to the SCM's dispatcher. The same command with
+a word runs pywin32's own service commands by hand: `service install|update|remove|start|stop|
+restart|debug` (`debug` runs it in the console, Ctrl-C stops it).
+
+The service reads its settings like every agent (flags are not available to a service: the config
+file from $DASHFLEET_CONFIG, then the registry values the MSI wrote, see registry.py) and logs to
+the Windows event log (source "DashFleet Agent"). A stop request from the SCM sets the stop event;
+the agent finishes the step it is in and stops, as on SIGTERM.
+
+pywin32 is imported only on Windows, inside the functions that need it: the run loop
+(`ServiceRunner`) and the command dispatch (`dispatch`) carry no Windows code and are tested anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any
+
+SERVICE_NAME = "DashFleetAgent"
+DISPLAY_NAME = "DashFleet Agent"
+DESCRIPTION = "DashFleet agent: collects this machine's health and reports it to the DashFleet server."
+# The argument the service is registered with (ServiceInstall Arguments in the MSI).
+SERVICE_ARG = "service"
+# pywin32's HandleCommandLine commands that make sense for this service.
+COMMANDS = ("install", "update", "remove", "start", "stop", "restart", "debug")
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """A `service` command that cannot run here (wrong platform, unknown command)."""
+
+
+def dispatch(args: list[str]) -> str:
+    """What `dashfleet-agent service ARGS` does: "dispatcher" (started by the SCM: no arguments) or
+    "command" (one of COMMANDS, for pywin32's HandleCommandLine); anything else is a ServiceError."""
+    if not args:
+        return "dispatcher"
+    if args[0] in COMMANDS:
+        return "command"
+    raise ServiceError(f"unknown service command {args[0]!r}: use one of {', '.join(COMMANDS)}, or none "
+                       "(as the Service Control Manager starts it)")
+
+
+class ServiceRunner:
+    """The service's work, free of pywin32: run the agent until `stop()` is called.
+
+    `overrides` and `machine` are the agent's settings overrides and registry settings (tests pass
+    them; the service leaves them to the usual lookup)."""
+
+    def __init__(self, config_path: str | None = None, overrides: dict[str, Any] | None = None,
+                 machine: dict[str, Any] | None = None) -> None:
+        self.config_path = config_path
+        self.overrides = dict(overrides or {})
+        self.machine = machine
+        self.stopping = threading.Event()
+
+    def run(self) -> int:
+        """Run the agent; returns its exit code once stopped (0), or at once when it cannot start."""
+        from dashfleet_core.config import ConfigError
+
+        from .cli import agent_context, run_agent
+
+        try:
+            loaded = agent_context(self.config_path, self.overrides, machine=self.machine)
+        except ConfigError as exc:
+            log.error("dashfleet agent service: %s", exc)
+            return exc.exit_code
+        return run_agent(loaded, stop=self.stopping)
+
+    def stop(self) -> None:
+        """The SCM's stop request: the agent finishes its step and `run` returns."""
+        self.stopping.set()
+
+
+def main(args: list[str], platform: str | None = None) -> int:
+    """`dashfleet-agent service [COMMAND]`; returns the exit code."""
+    platform = platform or sys.platform
+    what = dispatch(args)
+    if not platform.startswith("win"):
+        raise ServiceError("the Windows service entry point runs on Windows only; on Linux run the agent "
+                           "under systemd (scripts/install_systemd.sh agent ...)")
+    import servicemanager  # pywin32, Windows only
+    import win32serviceutil
+
+    service = _service_class()
+    if what == "dispatcher":
+        servicemanager.Initialize()
+        servicemanager.PrepareToHostSingle(service)
+        servicemanager.StartServiceCtrlDispatcher()
+        return 0
+    return win32serviceutil.HandleCommandLine(service, argv=[sys.argv[0], *args]) or 0
+
+
+def _service_class() -> type:
+    """The pywin32 service class (defined here so that pywin32 is imported on Windows only)."""
+    import servicemanager
+    import win32service
+    import win32serviceutil
+
+    class DashFleetAgentService(win32serviceutil.ServiceFramework):
+        _svc_name_ = SERVICE_NAME
+        _svc_display_name_ = DISPLAY_NAME
+        _svc_description_ = DESCRIPTION
+        # The frozen exe registers itself with its service argument (`service install`).
+        _exe_name_ = sys.executable
+        _exe_args_ = SERVICE_ARG
+
+        def __init__(self, args: Any) -> None:
+            super().__init__(args)
+            self.runner = ServiceRunner()
+
+        def SvcStop(self) -> None:  # noqa: N802 - pywin32's name
+            self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)
+            self.runner.stop()
+
+        def SvcDoRun(self) -> None:  # noqa: N802 - pywin32's name
+            _log_to_event_log()
+            servicemanager.LogInfoMsg(f"{DISPLAY_NAME} starting")
+            rc = self.runner.run()
+            if rc:
+                servicemanager.LogErrorMsg(f"{DISPLAY_NAME} stopped with exit code {rc}: see the messages above")
+            else:
+                servicemanager.LogInfoMsg(f"{DISPLAY_NAME} stopped")
+
+    return DashFleetAgentService
+
+
+def _log_to_event_log() -> None:
+    """A service has no console: its log lines go to the Windows event log."""
+    from logging.handlers import NTEventLogHandler
+
+    root = logging.getLogger()
+    root.addHandler(NTEventLogHandler(DISPLAY_NAME))
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
