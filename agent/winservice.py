@@ -8,7 +8,8 @@ restart|debug` (`debug` runs it in the console, Ctrl-C stops it).
 
 The service reads its settings like every agent (flags are not available to a service: the config
 file from $DASHFLEET_CONFIG, then the registry values the MSI wrote, see registry.py) and logs to
-the Windows event log (source "DashFleet Agent"). A stop request from the SCM sets the stop event;
+the Windows event log (source "DashFleet Agent"). As it starts it restricts the registry key (it
+holds the token) and the state folder to SYSTEM and Administrators. A stop request from the SCM sets the stop event;
 the agent finishes the step it is in and stops, as on SIGTERM.
 
 pywin32 is imported only on Windows, inside the functions that need it: the run loop
@@ -21,6 +22,8 @@ import logging
 import sys
 import threading
 from typing import Any
+
+from .registry import WHERE as REGISTRY_WHERE
 
 SERVICE_NAME = "DashFleetAgent"
 DISPLAY_NAME = "DashFleet Agent"
@@ -123,6 +126,11 @@ def _service_class() -> type:
         def SvcDoRun(self) -> None:  # noqa: N802 - pywin32's name
             _log_to_event_log()
             servicemanager.LogInfoMsg(f"{DISPLAY_NAME} starting")
+            try:
+                _lock_down()
+            except Exception as exc:  # noqa: BLE001 - the agent still runs; the event log says why
+                servicemanager.LogWarningMsg(f"{DISPLAY_NAME}: could not restrict {REGISTRY_WHERE} and the "
+                                             f"state folder to SYSTEM and Administrators: {exc}")
             rc = self.runner.run()
             if rc:
                 servicemanager.LogErrorMsg(f"{DISPLAY_NAME} stopped with exit code {rc}: see the messages above")
@@ -130,6 +138,34 @@ def _service_class() -> type:
                 servicemanager.LogInfoMsg(f"{DISPLAY_NAME} stopped")
 
     return DashFleetAgentService
+
+
+def _lock_down() -> None:
+    """The registry key the MSI wrote (it holds the fleet token; HKLM\\Software is readable by every
+    local user) and the default state folder (machine key, spool): SYSTEM and Administrators only,
+    inheritance cut. The MSI cannot set these ACLs with wixl; the service does it as it starts,
+    which the install does at once."""
+    import ntsecuritycon
+    import win32security
+
+    from .paths import default_state_dir
+    from .registry import KEY
+
+    def dacl(rights: int) -> object:
+        acl = win32security.ACL()
+        for who in (win32security.WinLocalSystemSid, win32security.WinBuiltinAdministratorsSid):
+            acl.AddAccessAllowedAceEx(win32security.ACL_REVISION_DS,
+                                      win32security.OBJECT_INHERIT_ACE | win32security.CONTAINER_INHERIT_ACE,
+                                      rights, win32security.CreateWellKnownSid(who))
+        return acl
+
+    protect = win32security.DACL_SECURITY_INFORMATION | win32security.PROTECTED_DACL_SECURITY_INFORMATION
+    win32security.SetNamedSecurityInfo("MACHINE\\" + KEY, win32security.SE_REGISTRY_KEY, protect, None, None,
+                                       dacl(ntsecuritycon.KEY_ALL_ACCESS), None)
+    state = default_state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    win32security.SetNamedSecurityInfo(str(state), win32security.SE_FILE_OBJECT, protect, None, None,
+                                       dacl(ntsecuritycon.FILE_ALL_ACCESS), None)
 
 
 def _log_to_event_log() -> None:
