@@ -175,6 +175,20 @@ def run_agent(loaded: Context, *, once: bool = False, stop: threading.Event | No
         host.close()
 
 
+def run_until(stop: threading.Event, config_path: str | None = None, overrides: dict | None = None,
+              machine: dict | None = None) -> int:
+    """The agent as the Windows service runs it (no flags: $DASHFLEET_CONFIG, the config file, the
+    registry), until `stop` is set; returns the exit code."""
+    from dashfleet_core.config import ConfigError
+
+    try:
+        loaded = agent_context(config_path, dict(overrides or {}), machine=machine)
+    except ConfigError as exc:
+        logging.getLogger("dashfleet_agent").error("dashfleet agent service: %s", exc)
+        return exc.exit_code
+    return run_agent(loaded, stop=stop)
+
+
 def resolved(s: AgentSettings, token: str) -> AgentSettings:
     """The settings the agent runs on: the token read (from token_file if that was the form given)
     and the state folder made concrete (the platform's default when none is set)."""
@@ -212,7 +226,7 @@ def agent_service(args: tuple[str, ...]) -> None:
     from .winservice import ServiceError, main
 
     try:
-        rc = main(list(args))
+        rc = main(list(args), run_until)
     except ServiceError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(rc)

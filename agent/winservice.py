@@ -13,7 +13,8 @@ holds the token) and the state folder to SYSTEM and Administrators. A stop reque
 the agent finishes the step it is in and stops, as on SIGTERM.
 
 pywin32 is imported only on Windows, inside the functions that need it: the run loop
-(`ServiceRunner`) and the command dispatch (`dispatch`) carry no Windows code and are tested anywhere.
+(`ServiceRunner`, driving `dashfleet_agent.cli.run_until`) and the command dispatch (`dispatch`)
+carry no Windows code and are tested anywhere.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from .registry import WHERE as REGISTRY_WHERE
 
@@ -32,8 +33,6 @@ DESCRIPTION = "DashFleet agent: collects this machine's health and reports it to
 SERVICE_ARG = "service"
 # pywin32's HandleCommandLine commands that make sense for this service.
 COMMANDS = ("install", "update", "remove", "start", "stop", "restart", "debug")
-
-log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -52,38 +51,24 @@ def dispatch(args: list[str]) -> str:
 
 
 class ServiceRunner:
-    """The service's work, free of pywin32: run the agent until `stop()` is called.
+    """The service's work, free of pywin32: run `target` (the agent until the event it is given is
+    set: dashfleet_agent.cli.run_until) and stop it when the SCM asks."""
 
-    `overrides` and `machine` are the agent's settings overrides and registry settings (tests pass
-    them; the service leaves them to the usual lookup)."""
-
-    def __init__(self, config_path: str | None = None, overrides: dict[str, Any] | None = None,
-                 machine: dict[str, Any] | None = None) -> None:
-        self.config_path = config_path
-        self.overrides = dict(overrides or {})
-        self.machine = machine
+    def __init__(self, target: Callable[[threading.Event], int]) -> None:
+        self.target = target
         self.stopping = threading.Event()
 
     def run(self) -> int:
         """Run the agent; returns its exit code once stopped (0), or at once when it cannot start."""
-        from dashfleet_core.config import ConfigError
-
-        from .cli import agent_context, run_agent
-
-        try:
-            loaded = agent_context(self.config_path, self.overrides, machine=self.machine)
-        except ConfigError as exc:
-            log.error("dashfleet agent service: %s", exc)
-            return exc.exit_code
-        return run_agent(loaded, stop=self.stopping)
+        return self.target(self.stopping)
 
     def stop(self) -> None:
         """The SCM's stop request: the agent finishes its step and `run` returns."""
         self.stopping.set()
 
 
-def main(args: list[str], platform: str | None = None) -> int:
-    """`dashfleet-agent service [COMMAND]`; returns the exit code."""
+def main(args: list[str], target: Callable[[threading.Event], int], platform: str | None = None) -> int:
+    """`dashfleet-agent service [COMMAND]` with `target` as the service's work; returns the exit code."""
     platform = platform or sys.platform
     what = dispatch(args)
     if not platform.startswith("win"):
@@ -92,7 +77,7 @@ def main(args: list[str], platform: str | None = None) -> int:
     import servicemanager  # pywin32, Windows only
     import win32serviceutil
 
-    service = _service_class()
+    service = _service_class(target)
     if what == "dispatcher":
         servicemanager.Initialize()
         servicemanager.PrepareToHostSingle(service)
@@ -101,7 +86,7 @@ def main(args: list[str], platform: str | None = None) -> int:
     return win32serviceutil.HandleCommandLine(service, argv=[sys.argv[0], *args]) or 0
 
 
-def _service_class() -> type:
+def _service_class(target: Callable[[threading.Event], int]) -> type:
     """The pywin32 service class (defined here so that pywin32 is imported on Windows only)."""
     import servicemanager
     import win32service
@@ -117,7 +102,7 @@ def _service_class() -> type:
 
         def __init__(self, args: Any) -> None:
             super().__init__(args)
-            self.runner = ServiceRunner()
+            self.runner = ServiceRunner(target)
 
         def SvcStop(self) -> None:  # noqa: N802 - pywin32's name
             self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from dashfleet_agent.cli import agent_context
+from dashfleet_agent.cli import agent_context, run_until
 from dashfleet_agent.runner import EXIT_USAGE
 from dashfleet_agent.registry import defaults_for, read_machine_settings
 from dashfleet_agent.winservice import ServiceError, ServiceRunner, dispatch
@@ -86,7 +87,7 @@ def test_service_dispatch():
 
 def test_service_entry_point_says_it_is_windows_only_elsewhere():
     with pytest.raises(ServiceError, match="Windows only"):
-        service_main([], platform="linux")
+        service_main([], run_until, platform="linux")
     assert "win32serviceutil" not in sys.modules and "servicemanager" not in sys.modules
     out = subprocess.run([str(AGENT), "service"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Windows only" in out.stderr and "systemd" in out.stderr
@@ -97,7 +98,7 @@ def test_service_runner_delivers_until_its_stop_event(tmp_path):
     stop request: the run returns 0 and the reports delivered before it stay delivered."""
     receiver = Receiver()
     machine = read_machine_settings(registry(Server=receiver.url, Token=TOKEN, Interval="0.2"), platform="win32")
-    runner = ServiceRunner(overrides={"agent.state_dir": str(tmp_path / "state")}, machine=machine)
+    runner = ServiceRunner(partial(run_until, overrides={"agent.state_dir": str(tmp_path / "state")}, machine=machine))
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
     thread.start()
@@ -122,5 +123,5 @@ def test_service_runner_delivers_until_its_stop_event(tmp_path):
 def test_service_runner_with_no_server_configured_returns_the_usage_code(tmp_path, monkeypatch):
     for var in ("FLEET_TOKEN", "DASHFLEET_AGENT_SERVER", "DASHFLEET_CONFIG"):
         monkeypatch.delenv(var, raising=False)
-    runner = ServiceRunner(overrides={"agent.state_dir": str(tmp_path / "s")}, machine={})
+    runner = ServiceRunner(partial(run_until, overrides={"agent.state_dir": str(tmp_path / "s")}, machine={}))
     assert runner.run() == EXIT_USAGE
