@@ -32,8 +32,8 @@ quiet_pip() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 if want server || want desktop; then
   # The project with its dependencies (the server's too); drivers and test tools stay out.
+  # pip reinstalls a local folder every time, so the bundle has the working tree's code.
   quiet_pip pyinstaller .
-  quiet_pip --no-deps --force-reinstall .
   [ -x "$VENV/bin/pyinstaller" ] || { echo "build_binaries.sh: pyinstaller did not install in $VENV" >&2; exit 1; }
 fi
 
