@@ -39,10 +39,10 @@ def hidden_imports() -> list[str]:
 
 
 def datas() -> list[tuple[str, str]]:
-    """Templates, static files (Chart.js included), scaffold templates, and the metadata whose
-    entry points name the hosts' commands and the third-party plugins."""
+    """Templates, static files (Chart.js included), scaffold templates, the hosts' data files, and
+    the metadata whose entry points name the hosts' commands and the third-party plugins."""
     found = copy_metadata("dashfleet") + copy_metadata("apscheduler")
-    for package in ["dashfleet_web", "dashfleet_core"]:
+    for package in ["dashfleet_core", *hosts()]:  # the desktop host's strings too, when bundled
         found += collect_data_files(package)
     return found
 
