@@ -6,7 +6,8 @@ The agent host contributes this group to `dashfleet` through the `dashfleet.comm
 
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
-then config file, then default. The token and the token file are one setting in two forms: the
+then config file, then on Windows the registry values the MSI writes (registry.py), then default.
+`dashfleet agent service` is the Windows service entry point (winservice.py). The token and the token file are one setting in two forms: the
 first place that gives either wins, and one place giving both is an error. Flags and environment
 reach the settings as `load_settings` overrides, like every other command's; the agent then runs on
 `AgentSettings` itself. Heavy imports stay inside the commands; nothing here imports Flask.
