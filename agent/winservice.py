@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from .registry import WHERE as REGISTRY_WHERE
@@ -67,6 +68,19 @@ class ServiceRunner:
         self.stopping.set()
 
 
+def service_command_line(frozen: bool, executable: str, argv0: str) -> tuple[str, str]:
+    """The program and arguments `service install` registers: the frozen exe with `service`; in a
+    pip install the console script that ran (`dashfleet-agent.exe service`, or `dashfleet.exe agent
+    service`), never python.exe itself."""
+    if frozen:
+        return executable, SERVICE_ARG
+    program = str(Path(argv0).resolve())
+    if not program.lower().endswith(".exe"):
+        program += ".exe"  # the console-script launcher pip writes on Windows
+    stem = Path(program).stem.lower()
+    return program, SERVICE_ARG if stem == "dashfleet-agent" else f"agent {SERVICE_ARG}"
+
+
 def main(args: list[str], target: Callable[[threading.Event], int], platform: str | None = None) -> int:
     """`dashfleet-agent service [COMMAND]` with `target` as the service's work; returns the exit code."""
     platform = platform or sys.platform
@@ -96,9 +110,8 @@ def _service_class(target: Callable[[threading.Event], int]) -> type:
         _svc_name_ = SERVICE_NAME
         _svc_display_name_ = DISPLAY_NAME
         _svc_description_ = DESCRIPTION
-        # The frozen exe registers itself with its service argument (`service install`).
-        _exe_name_ = sys.executable
-        _exe_args_ = SERVICE_ARG
+        # What `service install` registers: this program with its service argument.
+        _exe_name_, _exe_args_ = service_command_line(getattr(sys, "frozen", False), sys.executable, sys.argv[0])
 
         def __init__(self, args: Any) -> None:
             super().__init__(args)

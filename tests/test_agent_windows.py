@@ -17,7 +17,7 @@ import pytest
 from dashfleet_agent.cli import agent_context, run_until
 from dashfleet_agent.runner import EXIT_USAGE
 from dashfleet_agent.registry import defaults_for, read_machine_settings
-from dashfleet_agent.winservice import ServiceError, ServiceRunner, dispatch
+from dashfleet_agent.winservice import ServiceError, ServiceRunner, dispatch, service_command_line
 from dashfleet_agent.winservice import main as service_main
 from dashfleet_core.config import ConfigError, load_settings
 from test_agent_delivery import TOKEN, Receiver
@@ -83,6 +83,16 @@ def test_service_dispatch():
         assert dispatch([command, "--extra"]) == "command"
     with pytest.raises(ServiceError, match="unknown service command 'bogus'"):
         dispatch(["bogus"])
+
+
+def test_service_install_registers_the_program_that_ran_never_python_itself(tmp_path):
+    assert service_command_line(True, r"C:\Program Files\DashFleet\dashfleet-agent.exe", "x") == (
+        r"C:\Program Files\DashFleet\dashfleet-agent.exe", "service")  # the PyInstaller exe
+    scripts = tmp_path / "Scripts"
+    assert service_command_line(False, "python.exe", str(scripts / "dashfleet-agent")) == (
+        str((scripts / "dashfleet-agent").resolve()) + ".exe", "service")
+    assert service_command_line(False, "python.exe", str(scripts / "dashfleet.exe")) == (
+        str((scripts / "dashfleet.exe").resolve()), "agent service")
 
 
 def test_service_entry_point_says_it_is_windows_only_elsewhere():
