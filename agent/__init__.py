@@ -6,7 +6,8 @@ Modules, one job each: `paths` (where the state folder lives), `identity` (the m
 `spool` (the crash-safe SQLite queue and the agent's counters), `backoff` (retry delays),
 `sender` (one HTTP POST), `answers` (what an answer means: only a DashFleet acknowledgement empties
 the spool), `runner` (the loop that ties them together), `status` (what `dashfleet agent status`
-shows), `cli` (the `dashfleet agent` command group, contributed to `dashfleet` through the
+shows), `registry` (Windows: the settings the MSI writes), `winservice` (the Windows service
+entry point), `cli` (the `dashfleet agent` command group, contributed to `dashfleet` through the
 `dashfleet.commands` entry points), `binary` (the same group as a program of its own: the
 PyInstaller entry point).
 

@@ -6,9 +6,11 @@ The agent host contributes this group to `dashfleet` through the `dashfleet.comm
 
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
-then config file, then default. The config file is `--config`, `$DASHFLEET_CONFIG`, else
-`dashfleet-agent.toml` beside a frozen agent binary or in the working folder (what an enrolling
-download link hands out), else `./dashfleet.toml`. The token and the token file are one setting in two forms: the
+then config file, then on Windows the registry values the MSI writes (registry.py), then default.
+The config file is `--config`, `$DASHFLEET_CONFIG`, else `dashfleet-agent.toml` beside a frozen
+agent binary or in the working folder (what an enrolling download link hands out), else
+`./dashfleet.toml`. `dashfleet agent service` is the Windows service entry point (winservice.py).
+The token and the token file are one setting in two forms: the
 first place that gives either wins, and one place giving both is an error. Flags and environment
 reach the settings as `load_settings` overrides, like every other command's; the agent then runs on
 `AgentSettings` itself. Heavy imports stay inside the commands; nothing here imports Flask.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -106,20 +109,34 @@ def _token_source(ctx: click.Context, **values: str | None) -> str | None:
 SERVER_SIDE_KINDS = ("storage", "notifiers", "actions")
 
 
-def agent_context(config_path: str | None, overrides: dict) -> Context:
-    """Settings and a plugin manager for the agent: collectors and health checks only."""
+def agent_context(config_path: str | None, overrides: dict, *, machine: dict | None = None) -> Context:
+    """Settings and a plugin manager for the agent: collectors and health checks only.
+
+    `machine`: the machine's settings from the registry (Windows, written by the MSI; read with
+    dashfleet_agent.registry when None): they fill only what flags, environment and config file
+    left unset."""
     from dashfleet_core.config import load_settings
     from dashfleet_core.plugins import builtin_candidates, make_plugin_manager
 
-    settings = load_settings(_config_file(config_path), overrides=overrides)
+    from .registry import defaults_for, read_machine_settings
+
+    config_file = _config_file(config_path)
+    settings = load_settings(config_file, overrides=overrides)
+    machine = read_machine_settings() if machine is None else machine
+    extra = defaults_for(settings.agent, machine) if machine else {}
+    if extra:
+        settings = load_settings(config_file, overrides={**overrides, **extra})
     skip = {c.name for c in builtin_candidates() if c.kind in SERVER_SIDE_KINDS}
     plugins = settings.plugins.model_copy(update={"disabled": sorted(set(settings.plugins.disabled) | skip)})
     trimmed = settings.model_copy(update={"plugins": plugins})
     return Context(settings=trimmed, pm=make_plugin_manager(trimmed))
 
 
-def run_agent(loaded: Context, *, once: bool = False) -> int:
-    """Build the agent from validated settings and run it; returns the exit code."""
+def run_agent(loaded: Context, *, once: bool = False, stop: threading.Event | None = None) -> int:
+    """Build the agent from validated settings and run it; returns the exit code.
+
+    `stop`: run until this event is set (the Windows service's stop request) instead of until
+    SIGTERM / Ctrl-C."""
     from dashfleet_core.engine import Engine
 
     from .identity import IdentityError
@@ -147,7 +164,8 @@ def run_agent(loaded: Context, *, once: bool = False) -> int:
     if missing:
         click.echo(f"dashfleet agent: {' and '.join(missing)} missing: give them as flags (the token "
                    "preferably as --token-file PATH), as DASHFLEET_AGENT_SERVER / DASHFLEET_AGENT_TOKEN_FILE, "
-                   "or in the config's [agent] table", err=True)
+                   "in the config's [agent] table, or on Windows as the registry values Server and Token "
+                   "under HKLM\\Software\\DashFleet\\Agent (the MSI's SERVER and TOKEN)", err=True)
         return EXIT_USAGE
     if not s.verify_tls:
         log.warning("TLS certificate verification is OFF ([agent] verify_tls = false): anyone on the "
@@ -163,11 +181,28 @@ def run_agent(loaded: Context, *, once: bool = False) -> int:
     try:
         if once:
             return host.once()
-        with stop_on_signals() as stop:
+        if stop is not None:
             host.run(stop)
+            return 0
+        with stop_on_signals() as stopped:
+            host.run(stopped)
         return 0
     finally:
         host.close()
+
+
+def run_until(stop: threading.Event, config_path: str | None = None, overrides: dict | None = None,
+              machine: dict | None = None) -> int:
+    """The agent as the Windows service runs it (no flags: $DASHFLEET_CONFIG, the config file, the
+    registry), until `stop` is set; returns the exit code."""
+    from dashfleet_core.config import ConfigError
+
+    try:
+        loaded = agent_context(config_path, dict(overrides or {}), machine=machine)
+    except ConfigError as exc:
+        logging.getLogger("dashfleet_agent").error("dashfleet agent service: %s", exc)
+        return exc.exit_code
+    return run_agent(loaded, stop=stop)
 
 
 def resolved(s: AgentSettings, token: str) -> AgentSettings:
@@ -197,3 +232,17 @@ def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> No
     state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
     doc = read_status(state_dir, ctx.obj.get("agent_machine_id") or loaded.settings.agent.machine_id)
     click.echo(json.dumps(doc, indent=2) if as_json else visible_lines(format_status(doc)))
+
+
+@agent.command("service", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def agent_service(args: tuple[str, ...]) -> None:
+    """Windows: run as the Windows service (no argument: as the Service Control Manager starts it),
+    or install|update|remove|start|stop|restart|debug it by hand. The MSI installs it."""
+    from .winservice import ServiceError, main
+
+    try:
+        rc = main(list(args), run_until)
+    except ServiceError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(rc)

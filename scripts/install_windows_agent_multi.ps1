@@ -10,17 +10,21 @@
   Untested on Windows CI; see docs/deploy.md. Run as an account that is administrator on the targets.
   The token travels inside the remoting session or in a file in the restricted admin-share folder,
   never on a command line on the target.
+  The original dashboard's parameters still work: -Targets is -ComputerName, -Source is -Binary
+  (the exe is installed as dashfleet-agent.exe whatever its file name, e.g. fleet_agent.exe).
 .EXAMPLE
   .\install_windows_agent_multi.ps1 -ComputerList .\pcs.txt -Server https://dashfleet.example.org -TokenFile .\fleet.token
+.EXAMPLE
+  .\install_windows_agent_multi.ps1 -Targets @('host1','host2') -Source .\dist\fleet_agent.exe -Server https://dashfleet.example.org -TokenFile .\fleet.token
 #>
 [CmdletBinding()]
 param(
-    [string[]]$ComputerName,
+    [Alias('Targets')] [string[]]$ComputerName,
     [string]$ComputerList,
     [Parameter(Mandatory)] [string]$Server,
     [string]$Token,
     [string]$TokenFile,
-    [string]$Binary = (Join-Path $PSScriptRoot 'dashfleet-agent.exe'),
+    [Alias('Source')] [string]$Binary = (Join-Path $PSScriptRoot 'dashfleet-agent.exe'),
     [ValidateSet('PSRemoting', 'AdminShare')] [string]$Method = 'PSRemoting',
     [pscredential]$Credential
 )
@@ -49,7 +53,9 @@ $results = foreach ($pc in $ComputerName | ForEach-Object { $_.Trim() } | Sort-O
                     New-Item -ItemType Directory -Force -Path $d | Out-Null
                     $d
                 }
-                Copy-Item -LiteralPath $Binary, $Installer -Destination $remoteDir -ToSession $s -Force
+                # The exe under the name the installer expects, whatever it was called here.
+                Copy-Item -LiteralPath $Binary -Destination (Join-Path $remoteDir 'dashfleet-agent.exe') -ToSession $s -Force
+                Copy-Item -LiteralPath $Installer -Destination $remoteDir -ToSession $s -Force
                 Invoke-Command -Session $s -ArgumentList $remoteDir, $Server, $Token -ScriptBlock {
                     param($dir, $server, $token)
                     # In-session parameter passing: no process on the target has the token in its arguments.
@@ -65,7 +71,8 @@ $results = foreach ($pc in $ComputerName | ForEach-Object { $_.Trim() } | Sort-O
             # Only SYSTEM and Administrators may read the folder: it holds the token file.
             icacls.exe $share /inheritance:r /grant:r 'SYSTEM:(OI)(CI)F' 'BUILTIN\Administrators:(OI)(CI)F' | Out-Null
             if ($LASTEXITCODE -ne 0) { throw "icacls failed on $share (exit $LASTEXITCODE)" }
-            Copy-Item -LiteralPath $Binary, $Installer -Destination $share -Force
+            Copy-Item -LiteralPath $Binary -Destination (Join-Path $share 'dashfleet-agent.exe') -Force
+            Copy-Item -LiteralPath $Installer -Destination $share -Force
             $local = 'C:\ProgramData\DashFleet\install'
             $quotedServer = $Server.Replace("'", "''")
             [IO.File]::WriteAllLines((Join-Path $share 'fleet.token'), @($Token), (New-Object Text.UTF8Encoding($false)))

@@ -12,6 +12,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq chromium postgresql nginx >/dev/null
   fi
+  # Windows packages built on Linux: the MSI with wixl, checked with msiinfo / msiextract.
+  if ! command -v wixl >/dev/null || ! command -v msiinfo >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq wixl msitools >/dev/null
+  fi
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
