@@ -12,7 +12,8 @@
 
 The organisation of the key paths is the path's, not the request's (`X-DashFleet-Org`), so these
 views check the credential themselves (`SELF`). Every creation and revocation, refused attempts
-included, leaves one audit row in the organisation it concerns, without the secret.
+included, leaves one audit row in the organisation it concerns (an attempt by another organisation's
+credential: in the caller's own), without the secret.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def revoke_key(org: str, key_id: str):
 
 
 def _concerns(attempt: Attempt, org: str) -> None:
-    """The audit row belongs to the path's organisation when there is one (never to a made-up id)."""
+    """The audit row belongs to the path's organisation when there is one (never to a made-up id;
+    a caller that is no member of it is audited in its own, see `_org_admin`)."""
     if valid_org_id(org) and get_fleet().accounts.orgs.exists(org):
         attempt.org = org
     attempt.params["org"] = clip(org, 64)
@@ -127,6 +129,8 @@ def _org_admin(attempt: Attempt | None, org: str, body: Any = None) -> Principal
         attempt.actor = who.actor
     check_csrf(who)
     if not (valid_org_id(org) and who.member_of(org) and get_fleet().accounts.orgs.exists(org)):
+        if attempt is not None and not who.server:  # the row goes to the caller's own organisation:
+            attempt.org = who.org                   # nothing of it may show in another's audit
         raise ApiError(404, f"no organisation {clip(org, 64)!r} that this credential belongs to; "
                             "GET /api/orgs lists yours")
     if not who.can(ADMIN, org):
