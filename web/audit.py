@@ -6,6 +6,8 @@ The row's actor is the credential that was checked ("action-token", "key:<id>", 
 or "unauthenticated" for an attempt refused before its credential was accepted; never a name the
 client chose. The row belongs to the request's organisation; the client's address is kept in the
 details.
+A call about another organisation than the request's (an operator managing one organisation's keys)
+sets `attempt.org`, so the row lands in the organisation it concerns.
 """
 
 from __future__ import annotations
