@@ -386,6 +386,7 @@ def _link_paths() -> dict[str, Any]:
                 "404": _error("no such link, or its file is no longer on the server"),
                 "410": _error("the link was used already, revoked, or expired"),
             }}},
+    }
 
 
 # --- organisations and API keys (web/blueprints/orgs.py) ------------------------------------------

@@ -16,9 +16,8 @@ the link's organisation, with the client's address.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 from flask import Blueprint, jsonify, request, send_file
 
@@ -30,6 +29,7 @@ from dashfleet_core.echo import clip
 from dashfleet_core.models import AuditEntry
 
 from ..access import ADMIN, OPEN, SELF, check_csrf, current_org, principal, require, requires
+from ..account_errors import account_errors
 from ..app import get_fleet
 from ..audit import audited
 from ..auth import ApiError
@@ -45,15 +45,6 @@ DEFAULT_TTL = 3600
 EXAMPLE = '{"ttl": 3600, "path": "fleet_agent.exe"}'
 
 
-@contextmanager
-def _answers() -> Iterator[None]:
-    """An AccountError from the core becomes the API's JSON error."""
-    try:
-        yield
-    except AccountError as exc:
-        raise ApiError(exc.status, exc.message, **exc.extra) from None
-
-
 @bp.post("/api/agent/link")
 @requires(SELF)  # an admin of the organisation the body names: checked below, inside the audit
 def create_link():
@@ -63,7 +54,7 @@ def create_link():
         attempt.params.update(_shown(body))
         who, org = _admin(body)
         attempt.actor, attempt.org = who.actor, org
-        with _answers():
+        with account_errors():
             token, link = links.create(org, body.get("path"), body.get("ttl", DEFAULT_TTL),
                                        enroll=body.get("enroll", False), by=who.actor)
         attempt.params["link"] = link.id
@@ -85,7 +76,7 @@ def revoke_link(link_id: str):
         attempt.params["link"] = clip(link_id, 64)
         who = require(ADMIN)
         attempt.actor, attempt.org = who.actor, who.org
-        with _answers():
+        with account_errors():
             get_fleet().accounts.links.revoke(who.org, link_id, by=who.actor)
     return "", 204
 
@@ -170,7 +161,7 @@ def _admin(body: dict) -> tuple[Principal, str]:
         raise ApiError(403, f"this credential lacks the 'admin' scope in organisation {named!r}; use a key "
                             "or a login with it")
     check_csrf(found)
-    with _answers():
+    with account_errors():
         get_fleet().accounts.orgs.require(named)
     return found.in_org(named), named
 
