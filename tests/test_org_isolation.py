@@ -57,6 +57,7 @@ class Org:
     machines: list[str]
     creds: list[Cred] = field(default_factory=list)
     key_ids: list[str] = field(default_factory=list)
+    link_ids: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
 
 
@@ -78,7 +79,9 @@ class World:
         settings = load_settings(None, env={}, overrides={
             "storage.url": f"sqlite:///{tmp}/dashfleet.db", "server.data_dir": str(tmp),
             "server.public_read": False, "server.token": FLEET_TOKEN, "actions.token": ACTION_TOKEN,
-            "server.report_self": False})
+            "server.report_self": False, "server.downloads_dir": str(tmp / "dist")})
+        (tmp / "dist").mkdir()
+        (tmp / "dist" / "agent.exe").write_bytes(b"an agent")
         self.fleet = Fleet(settings)
         self.app = create_app(fleet=self.fleet, start=False)
         from werkzeug.serving import make_server
@@ -164,6 +167,11 @@ class World:
             self._post_ok("/api/maintenance", operate, {"minutes": 90, "reason": f"{org.mark}-fleet-window"})
             self._post_ok(f"/api/fleet/{org.machines[1]}/maintenance", operate, {"minutes": 5})
             assert self.call("DELETE", f"/api/fleet/{org.machines[1]}/maintenance", operate).status_code == 200
+            # a live one-time agent link, whose id another organisation must not reach
+            link = self.call("POST", "/api/agent/link", self.cred(org, "admin-key").headers,
+                             json={"ttl": 3600, "path": "agent.exe"})
+            assert link.status_code == 201, link.text
+            org.link_ids.append(link.json()["id"])
         self.fleet.alerting.tick()  # the maintenance sweep of each organisation
         for org in self.orgs:
             kinds = {e.kind for e in self.fleet.storage.events(org=org.id, limit=1000)}
@@ -181,6 +189,7 @@ class World:
             "machine_keys": storage.kv_list("machine_key", org=org.id),
             "keys": sorted((k.id, k.name, k.scopes) for k in accounts.keys.list(org.id)),
             "users": sorted((u.username, u.roles.get(org.id)) for u in accounts.users.list(org.id)),
+            "links": sorted(link.id for link in accounts.links.list(org.id)),
         }
 
 
@@ -200,7 +209,13 @@ PARAM_VALUES: dict[str, Callable[[World, Org, Org], dict[str, list[str]]]] = {
     "key_id": lambda w, own, other: {"own": own.key_ids[:1], "other": other.key_ids},
     "username": lambda w, own, other: {"own": own.users[:1], "other": other.users},
     "token": lambda w, own, other: {"own": ["0" * 43], "other": []},  # one-time links: nobody's
+    "link_id": lambda w, own, other: {"own": own.link_ids[:1], "other": other.link_ids},
 }
+
+# Routes where the operator (ACTION_TOKEN, a server admin) sees every organisation by design: the
+# organisation is in the path, or the answer lists organisations.
+OPERATOR_VIEWS = {"/api/orgs", "/api/orgs/<org>/keys", "/api/orgs/<org>/keys/<key_id>",
+                  "/api/orgs/<org>/users", "/api/orgs/<org>/users/<username>"}
 
 # Rules that hold no organisation's data at all (checked only for the absence of markers).
 NOT_ORG_DATA = {"/static/<path:filename>", "/healthz", "/favicon.ico", "/api/openapi.json"}
@@ -215,10 +230,21 @@ MUTATIONS: dict[tuple[str, str], Callable[[Org], list[tuple[str, Any]]]] = {
         lambda other: [(f"/api/fleet/{m}/maintenance", None) for m in other.machines],
     ("DELETE", "/api/fleet/<machine_id>/key"):
         lambda other: [(f"/api/fleet/{m}/key", None) for m in other.machines],
+    ("POST", "/api/orgs/<org>/keys"):
+        lambda other: [(f"/api/orgs/{other.id}/keys", {"name": "aimed elsewhere", "scopes": ["read"]})],
+    ("DELETE", "/api/orgs/<org>/keys/<key_id>"):
+        lambda other: [(f"/api/orgs/{other.id}/keys/{k}", None) for k in other.key_ids],
+    ("POST", "/api/agent/link"):
+        lambda other: [("/api/agent/link", {"ttl": 3600, "path": "agent.exe", "org": other.id})],
+    ("DELETE", "/api/agent/links/<link_id>"):
+        lambda other: [(f"/api/agent/links/{link}", None) for link in other.link_ids],
 }
 # State-changing routes whose view itself requires the server operator (`@requires(SELF)` and
 # `require(SERVER)`): an organisation's credentials are refused like at SERVER level.
-SERVER_ONLY = {("POST", "/api/action")}
+# Routes that need scope admin: a credential without it is refused (403) before any lookup.
+ADMIN_ROUTES = {"/api/orgs/<org>/keys", "/api/orgs/<org>/keys/<key_id>", "/api/agent/link",
+                "/api/agent/links/<link_id>", "/api/orgs/<org>/users", "/api/orgs/<org>/users/<username>"}
+SERVER_ONLY = {("POST", "/api/action"), ("POST", "/api/orgs")}
 
 # State-changing routes that act on the asker's own organisation only (checked: the other's data
 # does not change), with the body to send.
@@ -329,7 +355,7 @@ def test_no_read_of_one_organisation_shows_anything_of_the_other(world, directio
                         fills.append((which, {**{k: own_values[k][0] for k in names}, n: value}))
         for which, values in fills:
             path = _fill(rule, values)
-            server_route = _level(world, rule, "GET") == SERVER
+            server_route = _level(world, rule, "GET") == SERVER or rule in OPERATOR_VIEWS
             for cred in own.creds:
                 if server_route and cred.operator:
                     continue  # the operator's own view of the server (organisations, users): every one
@@ -402,10 +428,15 @@ def test_changes_aimed_at_the_other_organisation_are_404_and_change_nothing(worl
     for (method, rule), aim in sorted(MUTATIONS.items()):
         for path, body in aim(other):
             for cred in operating:
+                if cred.operator and (rule in OPERATOR_VIEWS or "org" in (body or {})):
+                    continue  # the operator acts in any organisation it names
                 answer = world.call(method, path, cred.headers, **({"json": body} if body is not None else {}))
-                if answer.status_code != 404:
+                if answer.status_code == 403 and "admin" not in cred.name and rule in ADMIN_ROUTES:
+                    pass  # refused for lacking admin before anything is looked up: says nothing of the other
+                elif answer.status_code != 404:
                     problems.append(f"{cred.name} {method} {path} -> {answer.status_code}: {answer.text[:200]}")
-                if _leaks(answer.text, [other], [path.split("/")[3]]):
+                echoed = [path.split("/")[3]] + [str(v) for k, v in (body or {}).items() if k == "org"]
+                if _leaks(answer.text, [other], echoed):
                     problems.append(f"{cred.name} {method} {path}: the answer shows the other organisation")
     # server-wide changes: an organisation's credentials are refused
     for method, rule in sorted(_routes(world)):

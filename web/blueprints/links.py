@@ -157,6 +157,9 @@ def _admin(body: dict) -> tuple[Principal, str]:
     found = principal(body)
     if found is None or found.actor == "public":
         require(ADMIN, body)  # raises the 401 that says which credential to send
+    if not found.member_of(named):  # as for a machine of another organisation: it is not there
+        raise ApiError(404, f"no organisation {named!r} that this credential belongs to; GET /api/orgs lists "
+                            "yours")
     if not found.can(ADMIN, named):
         raise ApiError(403, f"this credential lacks the 'admin' scope in organisation {named!r}; use a key "
                             "or a login with it")
