@@ -157,11 +157,14 @@ class History:
 def chart_lines(samples: Iterable[tuple[float, dict[str, float]]], span: float, width: int, height: int,
                 pad: int = 4, now: float | None = None) -> dict[str, list[float]]:
     """Canvas coordinates `[x0, y0, x1, y1, ...]` per series: time runs left to right over the
-    last `span` seconds ending at the newest sample (or `now`), 0-100 % bottom to top."""
+    last `span` seconds ending at the newest sample (or `now`), or over the time the samples
+    cover while that is shorter; 0-100 % bottom to top."""
     samples = list(samples)
     if not samples:
         return {key: [] for key, _n, _c in SERIES}
     end = samples[-1][0] if now is None else now
+    # Until the history covers the span, its samples fill the width rather than a corner of it.
+    span = min(span, end - samples[0][0]) if end > samples[0][0] else span
     inner_w, inner_h = max(1, width - 2 * pad), max(1, height - 2 * pad)
     lines: dict[str, list[float]] = {key: [] for key, _n, _c in SERIES}
     for at, values in samples:

@@ -63,9 +63,11 @@ class DesktopWindow:
             style.theme_use("clam")
         style.configure("Value.TLabel", font=(FONT, 16, "bold"))
         style.configure("Head.TLabel", font=(FONT, 11, "bold"))
+        self.background = style.lookup("TFrame", "background") or root.cget("bg")
         self._build(export_path)
         self.retranslate()
-        root.after(POLL_MS, self.poll)
+        root.update_idletasks()  # lets the theme change settle before anything can destroy the root
+        self._after = root.after(POLL_MS, self.poll)
 
     # --- building ---------------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class DesktopWindow:
         self.updated_label.pack(side="right")
         self._label(left, "live.findings", style="Head.TLabel").pack(anchor="w", pady=(8, 0))
         self.findings_label = tk.Label(left, text="", justify="left", anchor="w", wraplength=CHART_W,
-                                       font=(FONT, 10))
+                                       font=(FONT, 10), bg=self.background)
         self.findings_label.pack(fill="x")
 
         # history chart
@@ -128,7 +130,7 @@ class DesktopWindow:
         legend = ttk.Frame(left)
         legend.pack(anchor="w")
         for key, _metric, colour in view.SERIES:
-            tk.Label(legend, text="■", fg=colour).pack(side="left")
+            tk.Label(legend, text="■", fg=colour, bg=self.background).pack(side="left")
             self._label(legend, f"metric.{key}").pack(side="left", padx=(0, 10))
 
         # CSV export
@@ -238,7 +240,7 @@ class DesktopWindow:
             return
         for message in self.feed.drain():
             self._take(message)
-        self.root.after(POLL_MS, self.poll)
+        self._after = self.root.after(POLL_MS, self.poll)
 
     def _take(self, message: Message) -> None:
         if message.kind == "snapshot":
@@ -404,12 +406,27 @@ class DesktopWindow:
         self.closed = True
         started = time.monotonic()
         try:
+            self.root.after_cancel(self._after)
+            self._release_variables()
             self.root.destroy()
+        except tk.TclError:  # already destroyed (the Tk loop ended first)
+            pass
         finally:
             self.feed.stop()
             log.info("desktop window closed, engine stopped in %.1f s", time.monotonic() - started)
             if self.on_closed is not None:
                 self.on_closed()
+
+
+    def _release_variables(self) -> None:
+        """Unset the Tk variables now, on the Tk thread. Left to the garbage collector, their
+        `__del__` could run on one of the engine's threads, which must never touch Tk."""
+        for var in (self.language, self.export_path, self.action_name, self.dry_run, *self.param_vars.values()):
+            try:
+                var.__del__()
+            except tk.TclError:
+                pass
+            var._tk = None  # its __del__ does nothing from now on
 
 
 def _minutes(value: float) -> str:

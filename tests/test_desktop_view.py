@@ -100,6 +100,8 @@ def test_history_keeps_the_span_and_the_chart_runs_left_to_right_within_the_canv
     assert ys == sorted(ys, reverse=True)                  # rising CPU goes up the canvas
     assert set(lines["disk"][1::2]) == {4}                 # 120 % is drawn at the top, not above it
     assert view.chart_lines([], 60, 200, 100) == {"cpu": [], "ram": [], "disk": []}
+    short = view.chart_lines(list(history.samples)[:3], history.span, 200, 100, pad=4)["cpu"][0::2]
+    assert short[0] == 4 and short[-1] == 196     # less than the span so far: it fills the width
 
 
 # --- translations --------------------------------------------------------------------------------
