@@ -22,7 +22,9 @@ from .i18n import LANGUAGES, NAMES, Translator
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 100
+# How often the Tk thread looks at the feed's queue: an eighth of the refresh interval, between
+# 50 and 250 ms (a result shows at most that late; each look costs a Tcl callback).
+POLL_MIN_MS, POLL_MAX_MS = 50, 250
 FONT = "DejaVu Sans"
 CHART_W, CHART_H = 420, 130
 
@@ -35,6 +37,7 @@ class DesktopWindow:
                  history_minutes: float, on_closed: Callable[[], None] | None = None) -> None:
         self.root = root
         self.feed = feed
+        self.poll_ms = int(min(POLL_MAX_MS, max(POLL_MIN_MS, feed.interval * 1000 / 8)))
         self.settings = settings
         self.pm = pm
         self.t = Translator(language)
@@ -52,6 +55,7 @@ class DesktopWindow:
         self.snapshots = 0
         self._translated: list[tuple[Any, str, str]] = []   # (widget, option, key)
         self._message: dict[str, tuple[str, dict]] = {}     # area -> (key, values) shown there
+        self._shown: dict[str, dict] = {}                     # widget -> options last configured
         self._pending: dict[str, Any] | None = None         # the action awaiting confirmation
         self.actions = selfservice.available(settings, pm)
 
@@ -67,7 +71,7 @@ class DesktopWindow:
         self._build(export_path)
         self.retranslate()
         root.update_idletasks()  # lets the theme change settle before anything can destroy the root
-        self._after = root.after(POLL_MS, self.poll)
+        self._after = root.after(self.poll_ms, self.poll)
 
     # --- building ---------------------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ class DesktopWindow:
         self.chart = tk.Canvas(left, width=CHART_W, height=CHART_H, bg="white", highlightthickness=1,
                                highlightbackground="#bbbbbb")
         self.chart.pack(anchor="w")
+        self._build_chart()
         legend = ttk.Frame(left)
         legend.pack(anchor="w")
         for key, _metric, colour in view.SERIES:
@@ -232,7 +237,7 @@ class DesktopWindow:
     # --- the feed ---------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Take what the engine produced since the last poll; re-armed every POLL_MS."""
+        """Take what the engine produced since the last poll; re-armed every `poll_ms`."""
         if self.closed:
             return
         if self.stop_requested:
@@ -240,7 +245,7 @@ class DesktopWindow:
             return
         for message in self.feed.drain():
             self._take(message)
-        self._after = self.root.after(POLL_MS, self.poll)
+        self._after = self.root.after(self.poll_ms, self.poll)
 
     def _take(self, message: Message) -> None:
         if message.kind == "snapshot":
@@ -261,41 +266,51 @@ class DesktopWindow:
         elif message.kind == "action":
             self._action_done(message)
 
+    def _set(self, widget: Any, **options: Any) -> None:
+        """Configure `widget` only when something shown changes: each configure makes Tk redraw."""
+        if self._shown.get(str(widget)) != options:
+            self._shown[str(widget)] = options
+            widget.configure(**options)
+
     def _render_reading(self) -> None:
         if self.last is None:
-            self.updated_label.configure(text=self.t("live.waiting"))
+            self._set(self.updated_label, text=self.t("live.waiting"))
             return
         report, health, status = self.last
         shown = view.reading(report, health, status, self.t, self.settings.health.thresholds)
-        self.host_label.configure(text=shown.hostname)
+        self._set(self.host_label, text=shown.hostname)
         for key, label in self.value_labels.items():
-            label.configure(text=shown.values[key])
-        self.score_label.configure(text=shown.score)
-        self.status_label.configure(text=shown.status_text, bg=shown.colour)
-        self.updated_label.configure(text=shown.updated)
+            self._set(label, text=shown.values[key])
+        self._set(self.score_label, text=shown.score)
+        self._set(self.status_label, text=shown.status_text, bg=shown.colour)
+        self._set(self.updated_label, text=shown.updated)
         if shown.findings:
             text = "\n".join(f"• {msg}" for _sev, msg in shown.findings)
             colour = view.STATUS_COLOURS["critical" if any(s == "critical" for s, _ in shown.findings) else "warn"]
         else:
             text, colour = self.t("live.none"), view.STATUS_COLOURS["ok"]
-        self.findings_label.configure(text=text, fg=colour)
+        self._set(self.findings_label, text=text, fg=colour)
 
-    def _draw_chart(self) -> None:
+    def _build_chart(self) -> None:
+        """The grid once; one line item per series, moved by `_draw_chart` (cheaper than redrawing)."""
         c = self.chart
-        c.delete("all")
         for pct in (0, 50, 100):
             y = 4 + (CHART_H - 8) * (1 - pct / 100)
             c.create_line(4, y, CHART_W - 4, y, fill="#e0e0e0")
             c.create_text(CHART_W - 6, y, text=f"{pct}", anchor="e" if pct else "se", fill="#9e9e9e",
                           font=(FONT, 7))
+        self._lines = {key: c.create_line(0, 0, 0, 0, fill=colour, width=2, tags=(key,), state="hidden")
+                       for key, _metric, colour in view.SERIES}
+
+    def _draw_chart(self) -> None:
         lines = view.chart_lines(self.history.samples, self.history.span, CHART_W, CHART_H)
-        for key, _metric, colour in view.SERIES:
+        for key, item in self._lines.items():
             points = lines[key]
-            if len(points) >= 4:
-                c.create_line(*points, fill=colour, width=2, tags=(key,))
-            elif len(points) == 2:
-                x, y = points
-                c.create_oval(x - 2, y - 2, x + 2, y + 2, fill=colour, outline=colour, tags=(key,))
+            if len(points) == 2:  # one sample: a dot
+                points = [points[0] - 1, points[1], points[0] + 1, points[1]]
+            if points:
+                self.chart.coords(item, *points)
+                self.chart.itemconfigure(item, state="normal")
 
     def _render_agent(self) -> None:
         if self.agent_error:
