@@ -75,7 +75,9 @@ class Feed:
 
     def drain(self) -> list[Message]:
         """Every result waiting, oldest first, without blocking."""
-        out = []
+        out: list[Message] = []
+        if self._queue.empty():  # the usual case between two refreshes: no exception raised
+            return out
         while True:
             try:
                 out.append(self._queue.get_nowait())

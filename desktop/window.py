@@ -22,9 +22,9 @@ from .i18n import LANGUAGES, NAMES, Translator
 
 log = logging.getLogger(__name__)
 
-# How often the Tk thread looks at the feed's queue: an eighth of the refresh interval, between
-# 50 and 250 ms (a result shows at most that late; each look costs a Tcl callback).
-POLL_MIN_MS, POLL_MAX_MS = 50, 250
+# How often the Tk thread looks at the feed's queue: a quarter of the refresh interval, between
+# 50 and 500 ms (a result shows at most that late; each look costs a Tcl callback).
+POLL_MIN_MS, POLL_MAX_MS = 50, 500
 FONT = "DejaVu Sans"
 CHART_W, CHART_H = 420, 130
 
@@ -37,7 +37,7 @@ class DesktopWindow:
                  history_minutes: float, on_closed: Callable[[], None] | None = None) -> None:
         self.root = root
         self.feed = feed
-        self.poll_ms = int(min(POLL_MAX_MS, max(POLL_MIN_MS, feed.interval * 1000 / 8)))
+        self.poll_ms = int(min(POLL_MAX_MS, max(POLL_MIN_MS, feed.interval * 1000 / 4)))
         self.settings = settings
         self.pm = pm
         self.t = Translator(language)
@@ -71,7 +71,9 @@ class DesktopWindow:
         self._build(export_path)
         self.retranslate()
         root.update_idletasks()  # lets the theme change settle before anything can destroy the root
-        self._after = root.after(self.poll_ms, self.poll)
+        # one Tcl command for every poll: `after(ms, func)` would create and delete one per call
+        self._poll_command = root.register(self.poll)
+        self._after = root.tk.call("after", self.poll_ms, self._poll_command)
 
     # --- building ---------------------------------------------------------------------------------
 
@@ -245,7 +247,7 @@ class DesktopWindow:
             return
         for message in self.feed.drain():
             self._take(message)
-        self._after = self.root.after(self.poll_ms, self.poll)
+        self._after = self.root.tk.call("after", self.poll_ms, self._poll_command)
 
     def _take(self, message: Message) -> None:
         if message.kind == "snapshot":
@@ -421,7 +423,7 @@ class DesktopWindow:
         self.closed = True
         started = time.monotonic()
         try:
-            self.root.after_cancel(self._after)
+            self.root.tk.call("after", "cancel", self._after)
             self._release_variables()
             self.root.destroy()
         except tk.TclError:  # already destroyed (the Tk loop ended first)
