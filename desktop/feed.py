@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import queue
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +28,7 @@ class Message:
     kind: str
     value: Any = None
     error: BaseException | None = None
+    at: float = field(default_factory=time.monotonic)   # when it was queued
 
 
 class Feed:

@@ -22,9 +22,11 @@ from .i18n import LANGUAGES, NAMES, Translator
 
 log = logging.getLogger(__name__)
 
-# How often the Tk thread looks at the feed's queue: a quarter of the refresh interval, between
-# 50 and 500 ms (a result shows at most that late; each look costs a Tcl callback).
-POLL_MIN_MS, POLL_MAX_MS = 50, 500
+# When the Tk thread looks at the feed's queue (each look costs a Tcl callback, so as few as will
+# do): just after the next snapshot is due (SETTLE_MS after the last one arrived, plus the interval),
+# then every RETRY_MS until it is there (a slow cycle) or while an action runs.
+# At most MAX_WAIT_MS between two looks, so a SIGTERM (seen by poll()) closes the window promptly.
+SETTLE_MS, RETRY_MS, MAX_WAIT_MS = 30, 100, 2000
 FONT = "DejaVu Sans"
 CHART_W, CHART_H = 420, 130
 
@@ -37,7 +39,7 @@ class DesktopWindow:
                  history_minutes: float, on_closed: Callable[[], None] | None = None) -> None:
         self.root = root
         self.feed = feed
-        self.poll_ms = int(min(POLL_MAX_MS, max(POLL_MIN_MS, feed.interval * 1000 / 4)))
+        self._due = time.monotonic()   # when the next snapshot is expected (monotonic seconds)
         self.settings = settings
         self.pm = pm
         self.t = Translator(language)
@@ -73,7 +75,7 @@ class DesktopWindow:
         root.update_idletasks()  # lets the theme change settle before anything can destroy the root
         # one Tcl command for every poll: `after(ms, func)` would create and delete one per call
         self._poll_command = root.register(self.poll)
-        self._after = root.tk.call("after", self.poll_ms, self._poll_command)
+        self._after = root.tk.call("after", RETRY_MS, self._poll_command)
 
     # --- building ---------------------------------------------------------------------------------
 
@@ -239,15 +241,22 @@ class DesktopWindow:
     # --- the feed ---------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Take what the engine produced since the last poll; re-armed every `poll_ms`."""
+        """Take what the engine produced since the last poll, and look again when the next
+        snapshot is due (RETRY_MS later while waiting for it or for an action's result)."""
         if self.closed:
             return
         if self.stop_requested:
             self.close()
             return
         for message in self.feed.drain():
+            if message.kind == "snapshot":
+                self._due = message.at + self.feed.interval
             self._take(message)
-        self._after = self.root.tk.call("after", self.poll_ms, self._poll_command)
+        wait = (self._due - time.monotonic()) * 1000 + SETTLE_MS
+        if wait < SETTLE_MS or self._pending is not None and self._pending.get("running"):
+            wait = RETRY_MS
+        self._after_ms = int(min(wait, MAX_WAIT_MS))
+        self._after = self.root.tk.call("after", self._after_ms, self._poll_command)
 
     def _take(self, message: Message) -> None:
         if message.kind == "snapshot":
