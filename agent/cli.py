@@ -65,6 +65,11 @@ def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
 @click.option("--state-dir", envvar="DASHFLEET_AGENT_STATE_DIR", default=None,
               help="Folder for the machine id, seq and spool (default: the platform's state folder, "
                    "see docs/deploy.md) [env DASHFLEET_AGENT_STATE_DIR; [agent] state_dir].")
+@click.option("--status-file", envvar="DASHFLEET_AGENT_STATUS_FILE", default=None, metavar="PATH",
+              help="Where to write the secret-free status.json the desktop app reads (default: "
+                   "/run/dashfleet-agent/status.json as root on Linux, %ProgramData%\\DashFleet\\status\\"
+                   "status.json on Windows, else in the state folder) [env DASHFLEET_AGENT_STATUS_FILE; "
+                   "[agent] status_file].")
 @click.option("--ca-bundle", envvar="DASHFLEET_AGENT_CA_BUNDLE", default=None, type=click.Path(dir_okay=False),
               help="PEM file of the CA that signed the server's certificate [env DASHFLEET_AGENT_CA_BUNDLE; [agent] ca_bundle].")
 @click.option("--once", is_flag=True,
@@ -72,8 +77,8 @@ def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
                    "for later, 77 refused (token, URL or certificate), 1 failed.")
 @agent_config_option
 @click.pass_context
-def agent(ctx: click.Context, server, token_file, token, machine_id, interval, state_dir, ca_bundle, once,
-          config_path) -> None:
+def agent(ctx: click.Context, server, token_file, token, machine_id, interval, state_dir, status_file, ca_bundle,
+          once, config_path) -> None:
     """Run the agent: collect every interval, spool on disk, deliver to the server in order."""
     ctx.ensure_object(dict)
     ctx.obj["agent_state_dir"] = state_dir
@@ -83,7 +88,7 @@ def agent(ctx: click.Context, server, token_file, token, machine_id, interval, s
         return
     given = _token_source(ctx, token=token, token_file=token_file)
     overrides = {"agent.server": server, "agent.machine_id": machine_id, "agent.interval": interval,
-                 "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle}
+                 "agent.state_dir": state_dir, "agent.ca_bundle": ca_bundle, "agent.status_file": status_file}
     if given == "token":      # outranks the config file's token_file
         overrides.update({"agent.token": token, "agent.token_file": UNSET})
     elif given == "token_file":
@@ -206,10 +211,13 @@ def run_until(stop: threading.Event, config_path: str | None = None, overrides: 
 
 
 def resolved(s: AgentSettings, token: str) -> AgentSettings:
-    """The settings the agent runs on: the token read (from token_file if that was the form given)
-    and the state folder made concrete (the platform's default when none is set)."""
-    return s.model_copy(update={"token": token, "token_file": None,
-                                "state_dir": str(_resolve_state_dir(None, s.state_dir))})
+    """The settings the agent runs on: the token read (from token_file if that was the form given),
+    and the state folder and status file made concrete (the platform's defaults when not set)."""
+    from .paths import status_file_for
+
+    state_dir = _resolve_state_dir(None, s.state_dir)
+    return s.model_copy(update={"token": token, "token_file": None, "state_dir": str(state_dir),
+                                "status_file": str(status_file_for(s.status_file, state_dir))})
 
 
 def _is_loopback(url: str) -> bool:

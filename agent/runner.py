@@ -23,6 +23,7 @@ from .machine_key import load_or_create as load_machine_key
 from .paths import ensure_state_dir
 from .sender import Sender, dumps_report, renumbered_body
 from .spool import Spool, SpoolError, StateLock
+from .status_file import write_quietly as write_status
 
 log = logging.getLogger("dashfleet_agent")
 
@@ -79,6 +80,9 @@ class Agent:
         self._batch_limit = config.batch_size
         self._single_until_seq: int | None = None
         self._once = False
+        # the secret-free status file for the desktop app (None: not written)
+        self.status_path = Path(config.status_file) if config.status_file else None
+        self._status_problem: str | None = None
 
     def close(self) -> None:
         self.sender.close()
@@ -232,6 +236,7 @@ class Agent:
             except SpoolError as exc:
                 log.error("%s", exc)
             deliver()
+            self.write_status(running=True)
 
         self.engine.every(interval, collect, job_id="agent-collect", serial=True)
         self.engine.start()
@@ -239,8 +244,14 @@ class Agent:
             stop.wait()
         finally:
             self.engine.stop()  # waits for the step in progress (a flush checks `stop` between sends)
+            self.write_status(running=False)
         log.info("dashfleet agent stopped: %d report(s) left in the spool for the next start",
                     self.spool.depth())
+
+    def write_status(self, *, running: bool) -> None:
+        """Rewrite the status file the desktop app reads (see status_file.py); never raises."""
+        if self.status_path is not None:
+            write_status(self.status_path, self, running=running)
 
     def once(self) -> int:
         """Collect one report, try to deliver the whole spool once. Returns an exit code."""
@@ -250,7 +261,9 @@ class Agent:
         except SpoolError as exc:
             log.error("%s", exc)
             return EXIT_FAILED
-        if self.flush(threading.Event()):
+        delivered = self.flush(threading.Event())
+        self.write_status(running=False)
+        if delivered:
             return EXIT_DELIVERED
         answer = self.last_answer
         if answer is not None and answer.kind == "blocked":

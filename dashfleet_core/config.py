@@ -140,6 +140,22 @@ class AgentSettings(_Strict):
     backoff_max_seconds: float = Field(default=30, gt=0)
     # Wait this long before trying again after a refusal no retry can fix (token, URL, certificate).
     blocked_retry_seconds: float = Field(default=300, gt=0)
+    # The secret-free status.json the agent rewrites every cycle for the desktop app (readable by
+    # other users; the state folder is not). Default: see dashfleet_agent.paths.status_file_for.
+    status_file: str | None = None
+
+
+class DesktopSettings(_Strict):
+    """`[desktop]`: the desktop app (`dashfleet desktop`)."""
+
+    interval: float = Field(default=2, ge=0.1)
+    # How much history the window's chart and CSV export hold.
+    history_minutes: float = Field(default=10, gt=0, le=1440)
+    # en, fr, es or ru; unset: the system's language if it is one of those, else English.
+    language: str | None = Field(default=None, pattern="^(en|fr|es|ru)$")
+    # Where "Export CSV" writes unless the user picks another file in the window; unset:
+    # Desktop/metrics_desktop.csv in the home folder, or the home folder without a Desktop.
+    export_path: str | None = None
 
 
 class ActionSettings(_Strict):
@@ -201,6 +217,7 @@ class Settings(_Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     actions: ActionSettings = Field(default_factory=ActionSettings)
+    desktop: DesktopSettings = Field(default_factory=DesktopSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install DashFleet with its test extras into .venv and run the whole test suite.
-# As root it also installs the system packages the real-part tests use (Chromium, PostgreSQL, nginx)
+# As root it also installs the system packages the real-part tests use (Chromium, PostgreSQL, nginx, Xvfb)
 # when they are missing, and starts a throwaway PostgreSQL; elsewhere those tests skip with a reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   if ! command -v wixl >/dev/null || ! command -v msiinfo >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq wixl msitools >/dev/null
+  fi
+  # The desktop window's tests: an X server (Xvfb) and Tk for the Python that runs them (Debian's
+  # python3-tk serves only the system python3; a venv on another Python needs its own Tk).
+  if ! command -v Xvfb >/dev/null || ! python3 -c "import tkinter" 2>/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq xvfb python3-tk >/dev/null
   fi
 fi
 

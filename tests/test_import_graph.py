@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ("dashfleet_core", "dashfleet_web", "dashfleet_agent", "dashfleet_plugins")
+PACKAGES = ("dashfleet_core", "dashfleet_web", "dashfleet_agent", "dashfleet_desktop", "dashfleet_plugins")
 HOSTS = ("dashfleet_web", "dashfleet_agent", "dashfleet_desktop")
 
 

@@ -1,0 +1,3 @@
+from dashfleet_desktop.cli import main
+
+main()
