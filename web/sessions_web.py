@@ -1,0 +1,72 @@
+"""What the login pages and the session API share: the session cookie, where to go after a login,
+turning the core's AccountError into an ApiError, and reading a JSON body."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from flask import Response, request
+
+from dashfleet_core.accounts import AccountError
+
+from .access import SESSION_COOKIE
+from .app import get_fleet
+from .auth import ApiError
+from .jsonbody import parse_json
+
+PENDING_COOKIE = "dashfleet_login"  # a half-done login (password checked, second factor not yet)
+DEFAULT_NEXT = "/fleet"
+MAX_NEXT = 2000
+
+
+def secure_cookies() -> bool:
+    """Secure cookies when the server is reached over https (`[server] public_url`)."""
+    return (get_fleet().settings.server.public_url or "").lower().startswith("https://")
+
+
+def set_session_cookie(response: Response, sid: str, name: str = SESSION_COOKIE) -> Response:
+    response.set_cookie(name, sid, httponly=True, samesite="Lax", secure=secure_cookies(), path="/")
+    return response
+
+
+def clear_cookie(response: Response, name: str) -> Response:
+    response.delete_cookie(name, path="/", httponly=True, samesite="Lax", secure=secure_cookies())
+    return response
+
+
+def safe_next(value: object) -> str:
+    """A local path to go to after the login, else /fleet: never another site (`//evil`,
+    `https://...`, `/\\evil` which browsers read as `//evil`), never a control character."""
+    if not isinstance(value, str) or not value or len(value) > MAX_NEXT:
+        return DEFAULT_NEXT
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return DEFAULT_NEXT
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+        return DEFAULT_NEXT
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return DEFAULT_NEXT
+    if value.startswith(("/login", "/logout", "/setup/")):
+        return DEFAULT_NEXT
+    return value
+
+
+@contextmanager
+def account_errors() -> Iterator[None]:
+    """The core's refusals as the API's errors (same status, sentence and fields)."""
+    try:
+        yield
+    except AccountError as exc:
+        raise ApiError(exc.status, exc.message, **exc.extra) from None
+
+
+def json_object(hint: str, optional: bool = False) -> dict[str, Any]:
+    raw = request.get_data()
+    if optional and not raw.strip():
+        return {}
+    body = parse_json(raw, hint)
+    if not isinstance(body, dict):
+        raise ApiError(400, f"the body must be a JSON object; {hint}")
+    return body
