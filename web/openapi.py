@@ -67,7 +67,10 @@ def _describe_report_names(report: dict[str, Any]) -> None:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    _, top = models_json_schema(MODELS, ref_template=REF)
+    from . import account_schemas
+    from .openapi_accounts import account_paths
+
+    _, top = models_json_schema(MODELS + account_schemas.MODELS, ref_template=REF)
     schemas = top.get("$defs", {})
     _describe_report_names(schemas["Report"])
     not_found = _error("no such machine")
@@ -144,6 +147,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(_action_paths())
     paths.update(_alerting_paths())
+    paths.update(account_paths())
     _with_credentials(paths)
     return {
         "openapi": "3.1.0",
