@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from dashfleet_core.models import DEFAULT_ORG, AuditEntry
@@ -34,10 +35,18 @@ def record(org: str, actor: str, action: str, outcome: str, params: dict[str, An
         log.exception("could not write the audit row of a %s attempt by %s", action, actor)
 
 
+@dataclass
+class OrgAttempt(Attempt):
+    """An attempt whose organisation the handler sets once it knows the caller may see it."""
+
+    org: str = DEFAULT_ORG
+
+
 @contextmanager
-def audited_in(org: str, action: str, actor: str = ANONYMOUS) -> Iterator[Attempt]:
-    """Like `web.audit.audited`, with the organisation of the change named by the caller."""
-    attempt = Attempt(action, actor=actor)
+def audited_in(org: str, action: str, actor: str = ANONYMOUS) -> Iterator[OrgAttempt]:
+    """Like `web.audit.audited`, in organisation `org` (or the one the handler sets on the attempt:
+    the organisation of the change, once the caller is known to be part of it)."""
+    attempt = OrgAttempt(action, actor=actor, org=org)
     outcome, details = "error", {}
     try:
         yield attempt
@@ -49,4 +58,4 @@ def audited_in(org: str, action: str, actor: str = ANONYMOUS) -> Iterator[Attemp
         details = {"error": f"the attempt failed on the server ({type(exc).__name__})"}
         raise
     finally:
-        record(org, attempt.actor, action, outcome, attempt.params, **details)
+        record(attempt.org, attempt.actor, action, outcome, attempt.params, **details)

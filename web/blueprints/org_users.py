@@ -19,9 +19,8 @@ from flask import Blueprint, jsonify
 
 from dashfleet_core.accounts.orgs import valid_org_id
 from dashfleet_core.accounts.users import check_role
-from dashfleet_core.models import DEFAULT_ORG
 
-from ..access import ADMIN, SELF, check_csrf, principal, require, requires
+from ..access import ADMIN, SELF, check_csrf, current_org, principal, require, requires
 from ..account_audit import audited_in
 from ..app import get_fleet
 from ..auth import ApiError
@@ -45,9 +44,14 @@ def _admin_of(org: str, body=None):
     return who
 
 
-def _audit_org(org: str) -> str:
-    """The organisation an attempt is recorded in: the path's, when it exists."""
-    return org if valid_org_id(org) and get_fleet().accounts.orgs.exists(org) else DEFAULT_ORG
+def _audit_org() -> str:
+    """Where an attempt is recorded until the caller is known to be part of the path's organisation:
+    the caller's own (never an organisation the caller may not see)."""
+    try:
+        principal()  # resolve who is asking (a wrong credential is refused inside the attempt)
+    except ApiError:
+        pass
+    return current_org()
 
 
 def _user_json(user, org: str) -> dict:
@@ -83,12 +87,12 @@ def users_list(org: str):
 @bp.post("/api/orgs/<org>/users")
 @requires(SELF)
 def users_add(org: str):
-    with audited_in(_audit_org(org), "user.add") as attempt:
+    with audited_in(_audit_org(), "user.add") as attempt:
         body = json_object('send {"username", "password", "role"} for a new user, or {"username", "role"} '
                            "to give an existing user a role here")
         attempt.params = {"username": str(body.get("username"))[:64], "role": str(body.get("role"))[:20]}
         who = _admin_of(org, body)
-        attempt.actor = who.actor
+        attempt.actor, attempt.org = who.actor, org
         accounts = get_fleet().accounts
         with account_errors():
             role = check_role(body.get("role"))
@@ -110,11 +114,11 @@ def users_add(org: str):
 @bp.patch("/api/orgs/<org>/users/<username>")
 @requires(SELF)
 def users_patch(org: str, username: str):
-    with audited_in(_audit_org(org), "user.role") as attempt:
+    with audited_in(_audit_org(), "user.role") as attempt:
         attempt.params = {"username": username[:64]}
         body = json_object('send {"role": "viewer" | "operator" | "admin"}')
         who = _admin_of(org, body)
-        attempt.actor = who.actor
+        attempt.actor, attempt.org = who.actor, org
         with account_errors():
             role = check_role(body.get("role"))
         attempt.params["role"] = role
@@ -129,10 +133,10 @@ def users_patch(org: str, username: str):
 @bp.delete("/api/orgs/<org>/users/<username>")
 @requires(SELF)
 def users_remove(org: str, username: str):
-    with audited_in(_audit_org(org), "user.remove") as attempt:
+    with audited_in(_audit_org(), "user.remove") as attempt:
         attempt.params = {"username": username[:64]}
         who = _admin_of(org)
-        attempt.actor = who.actor
+        attempt.actor, attempt.org = who.actor, org
         user = _member(org, username)
         _keep_an_admin(org, user.username)
         accounts = get_fleet().accounts
