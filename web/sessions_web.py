@@ -70,3 +70,39 @@ def json_object(hint: str, optional: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, f"the body must be a JSON object; {hint}")
     return body
+
+
+def needs_second_factor(user) -> bool:
+    """Under `[server] require_2fa`: operators and admins (of any organisation) and server admins."""
+    if not get_fleet().settings.server.require_2fa:
+        return False
+    return user.server_admin or any(role in ("operator", "admin") for role in user.roles.values())
+
+
+def role_of(who, org: str) -> str:
+    """The dashboard role a principal has in `org` (a key's or token's scopes read as a role)."""
+    if who.server:
+        return "admin"
+    if who.user:
+        user = get_fleet().accounts.users.get(who.user)
+        if user is not None and org in user.roles:
+            return user.roles[org]
+    scopes = who.scopes(org)
+    return "admin" if "admin" in scopes else "operator" if "operate" in scopes else "viewer"
+
+
+def session_document(who) -> dict:
+    accounts = get_fleet().accounts
+    user = accounts.users.get(who.user) if who.user else None
+    if who.server:
+        org_ids = [o.id for o in accounts.orgs.list()]
+    else:
+        org_ids = sorted(who.grants)
+    orgs = []
+    for org_id in org_ids:
+        org = accounts.orgs.get(org_id)
+        if org is not None:
+            orgs.append({"id": org.id, "name": org.name, "role": role_of(who, org.id)})
+    return {"user": who.user, "org": who.org, "orgs": orgs, "server_admin": who.server,
+            "csrf_token": who.csrf_token, "totp": bool(user and accounts.second_factor.enabled(user)),
+            "role": role_of(who, who.org)}

@@ -27,8 +27,8 @@ from ..account_audit import ANONYMOUS, first_org, record
 from ..app import get_fleet
 from ..auth import ApiError
 from ..client_address import client_address
-from ..sessions_web import (PENDING_COOKIE, account_errors, clear_cookie, safe_next, secure_cookies,
-                            set_session_cookie)
+from ..sessions_web import (PENDING_COOKIE, account_errors, clear_cookie, needs_second_factor, safe_next,
+                            secure_cookies, session_document, set_session_cookie)
 
 bp = Blueprint("account", __name__)
 
@@ -39,13 +39,6 @@ MAX_PASSWORD = 1024
 
 def _accounts():
     return get_fleet().accounts
-
-
-def needs_second_factor(user) -> bool:
-    """Under `[server] require_2fa`: operators and admins (of any organisation) and server admins."""
-    if not get_fleet().settings.server.require_2fa:
-        return False
-    return user.server_admin or any(role in ("operator", "admin") for role in user.roles.values())
 
 
 def _page(mode: str, status: int = 200, *, error: str = "", error_key: str = "", **values):
@@ -328,6 +321,4 @@ def _account_in_pages() -> dict:
         who = None
     if who is None or not who.user:
         return {"account": None if who is None else {"user": None, "csrf_token": None}}
-    from .session_api import session_document
-
     return {"account": session_document(who)}

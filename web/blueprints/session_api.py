@@ -12,9 +12,9 @@ from flask import Blueprint, jsonify, make_response
 
 from dashfleet_core.accounts import AccountError
 from dashfleet_core.accounts.orgs import valid_org_id
+from dashfleet_core.accounts.passwords import verify_password
 from dashfleet_core.accounts.sessions import Session
 from dashfleet_core.models import utcnow
-from dashfleet_core.accounts.passwords import verify_password
 
 from .. import login_throttle
 from ..access import READ, SELF, principal, require, requires
@@ -22,39 +22,10 @@ from ..account_audit import first_org, record
 from ..app import get_fleet
 from ..auth import ApiError
 from ..client_address import client_address
-from ..sessions_web import account_errors, json_object, set_session_cookie
-from .account import needs_second_factor
+from ..sessions_web import (account_errors, json_object, needs_second_factor, session_document,
+                           set_session_cookie)
 
 bp = Blueprint("session_api", __name__)
-
-
-def role_of(who, org: str) -> str:
-    """The dashboard role a principal has in `org` (a key's or token's scopes read as a role)."""
-    if who.server:
-        return "admin"
-    if who.user:
-        user = get_fleet().accounts.users.get(who.user)
-        if user is not None and org in user.roles:
-            return user.roles[org]
-    scopes = who.scopes(org)
-    return "admin" if "admin" in scopes else "operator" if "operate" in scopes else "viewer"
-
-
-def session_document(who) -> dict:
-    accounts = get_fleet().accounts
-    user = accounts.users.get(who.user) if who.user else None
-    if who.server:
-        org_ids = [o.id for o in accounts.orgs.list()]
-    else:
-        org_ids = sorted(who.grants)
-    orgs = []
-    for org_id in org_ids:
-        org = accounts.orgs.get(org_id)
-        if org is not None:
-            orgs.append({"id": org.id, "name": org.name, "role": role_of(who, org.id)})
-    return {"user": who.user, "org": who.org, "orgs": orgs, "server_admin": who.server,
-            "csrf_token": who.csrf_token, "totp": bool(user and accounts.second_factor.enabled(user)),
-            "role": role_of(who, who.org)}
 
 
 def _session_user(body=None):
