@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from urllib.parse import quote
 
 from flask import Blueprint, make_response, redirect, render_template, request
 
-from dashfleet_core.accounts.passwords import dummy_verify, verify_password
+from dashfleet_core.accounts.passwords import dummy_verify, password_problem, verify_password
 from dashfleet_core.accounts.totp import provisioning_uri, qr_svg
+from dashfleet_core.accounts.users import normalise_username
 from dashfleet_core.models import DEFAULT_ORG, utcnow
 
 from .. import login_csrf, login_throttle
@@ -153,8 +155,6 @@ def login_submit():
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="/")
 
 
@@ -288,9 +288,6 @@ def setup_submit(token: str):
     if password != request.form.get("password2", password):
         return _page("setup", 422, token=token, username=username, error_key="setup.mismatch",
                      error="The two passwords differ: type the same one twice.")
-    from dashfleet_core.accounts.passwords import password_problem
-    from dashfleet_core.accounts.users import normalise_username
-
     try:
         with account_errors():
             name = normalise_username(username)
