@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from flask import Response, request
+from flask import Response, g, request
 
 from dashfleet_core.accounts import AccountError
 
@@ -80,29 +80,28 @@ def needs_second_factor(user) -> bool:
 
 
 def role_of(who, org: str) -> str:
-    """The dashboard role a principal has in `org` (a key's or token's scopes read as a role)."""
+    """The dashboard role a principal has in `org`: its scopes there read as a role (a user's
+    grants are their roles' scopes; a server principal is an admin everywhere)."""
     if who.server:
         return "admin"
-    if who.user:
-        user = get_fleet().accounts.users.get(who.user)
-        if user is not None and org in user.roles:
-            return user.roles[org]
     scopes = who.scopes(org)
     return "admin" if "admin" in scopes else "operator" if "operate" in scopes else "viewer"
 
 
 def session_document(who) -> dict:
+    """`GET /api/session`'s answer (and the page header's data), built once per request."""
+    cached = g.get("dashfleet_session_document")
+    if cached is not None and cached[0] is who:
+        return cached[1]
     accounts = get_fleet().accounts
     user = accounts.users.get(who.user) if who.user else None
     if who.server:
-        org_ids = [o.id for o in accounts.orgs.list()]
+        known = accounts.orgs.list()
     else:
-        org_ids = sorted(who.grants)
-    orgs = []
-    for org_id in org_ids:
-        org = accounts.orgs.get(org_id)
-        if org is not None:
-            orgs.append({"id": org.id, "name": org.name, "role": role_of(who, org.id)})
-    return {"user": who.user, "org": who.org, "orgs": orgs, "server_admin": who.server,
-            "csrf_token": who.csrf_token, "totp": bool(user and accounts.second_factor.enabled(user)),
-            "role": role_of(who, who.org)}
+        known = [org for org in (accounts.orgs.get(org_id) for org_id in sorted(who.grants)) if org is not None]
+    doc = {"user": who.user, "org": who.org,
+           "orgs": [{"id": org.id, "name": org.name, "role": role_of(who, org.id)} for org in known],
+           "server_admin": who.server, "csrf_token": who.csrf_token,
+           "totp": bool(user and accounts.second_factor.enabled(user)), "role": role_of(who, who.org)}
+    g.dashfleet_session_document = (who, doc)
+    return doc
