@@ -85,3 +85,16 @@ def test_setup_link_only_while_there_is_no_user(tmp_path):
     assert run(tmp_path, "setup-link", "--if-needed").stdout == ""
     refused = run(tmp_path, "setup-link")
     assert refused.returncode == 1 and "users exist" in refused.stderr
+
+
+def test_user_add_prompts_twice_and_refuses_two_different_passwords(tmp_path):
+    differ = run(tmp_path, "add", "ada", stdin=f"{PASSWORD}\nsomething else entirely\n")
+    assert differ.returncode == 1 and "differ" in differ.stderr
+    same = run(tmp_path, "add", "ada", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert same.returncode == 0, same.stderr
+    assert PASSWORD not in same.stdout + same.stderr
+    accounts, storage = opened(tmp_path)
+    try:
+        assert accounts.users.check_password("ada", PASSWORD)
+    finally:
+        storage.close()
