@@ -105,3 +105,13 @@ def session_document(who) -> dict:
            "totp": bool(user and accounts.second_factor.enabled(user)), "role": role_of(who, who.org)}
     g.dashfleet_session_document = (who, doc)
     return doc
+
+
+def header_document(who) -> dict:
+    """What the page header shows: the user, the CSRF token, and the organisations for the switcher
+    only when there is a choice. No storage read for a user of one organisation, so a page with a
+    login costs what it costs under public reading, plus the session check."""
+    doc = {"user": who.user, "org": who.org, "csrf_token": who.csrf_token, "orgs": []}
+    if who.server or len(who.grants) > 1:
+        doc["orgs"] = session_document(who)["orgs"]
+    return doc

@@ -30,7 +30,7 @@ from ..app import get_fleet
 from ..auth import ApiError
 from ..client_address import client_address
 from ..sessions_web import (PENDING_COOKIE, account_errors, clear_cookie, needs_second_factor, safe_next,
-                            secure_cookies, session_document, set_session_cookie)
+                            header_document, secure_cookies, set_session_cookie)
 
 bp = Blueprint("account", __name__)
 
@@ -318,4 +318,4 @@ def _account_in_pages() -> dict:
         who = None
     if who is None or not who.user:
         return {"account": None if who is None else {"user": None, "csrf_token": None}}
-    return {"account": session_document(who)}
+    return {"account": header_document(who)}
