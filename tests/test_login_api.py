@@ -427,6 +427,11 @@ def test_the_server_operator_and_server_admins_manage_any_organisation(tmp_path)
         fleet.accounts.users.add("gus", PASSWORD, org="globex", role="admin")
         listed = requests.get(f"{base}/api/orgs/globex/users", headers={"Authorization": f"Bearer {op}"})
         assert listed.status_code == 200 and [u["username"] for u in listed.json()["users"]] == ["gus"]
+        # the operator's token names one organisation per request: its session document lists only that one
+        doc = requests.get(f"{base}/api/session", headers={"Authorization": f"Bearer {op}",
+                                                          "X-DashFleet-Org": "globex"}).json()
+        assert doc["user"] is None and doc["org"] == "globex" and doc["role"] == "admin"
+        assert [o["id"] for o in doc["orgs"]] == ["globex"]
         fleet.accounts.users.add("root", OTHER_PASSWORD, server_admin=True)
         root, _ = login(base, "root", OTHER_PASSWORD)
         assert root.post(f"{base}/api/orgs/globex/users", json={"username": "root", "role": "admin"},

@@ -95,8 +95,10 @@ def session_document(who) -> dict:
         return cached[1]
     accounts = get_fleet().accounts
     user = accounts.users.get(who.user) if who.user else None
-    if who.server:
+    if who.server and who.session_id:  # a server admin's login may switch to any organisation
         known = accounts.orgs.list()
+    elif who.server:  # the ACTION_TOKEN names its organisation per request: nothing to switch to
+        known = [org for org in (accounts.orgs.get(who.org),) if org is not None]
     else:
         known = [org for org in (accounts.orgs.get(org_id) for org_id in sorted(who.grants)) if org is not None]
     doc = {"user": who.user, "org": who.org,
@@ -112,6 +114,6 @@ def header_document(who) -> dict:
     only when there is a choice. No storage read for a user of one organisation, so a page with a
     login costs what it costs under public reading, plus the session check."""
     doc = {"user": who.user, "org": who.org, "csrf_token": who.csrf_token, "orgs": []}
-    if who.server or len(who.grants) > 1:
+    if (who.server and who.session_id) or len(who.grants) > 1:
         doc["orgs"] = session_document(who)["orgs"]
     return doc
