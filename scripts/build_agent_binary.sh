@@ -10,6 +10,7 @@ VENV=${BUILD_VENV:-.build-venv}
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check pyinstaller click pluggy psutil requests \
   'pydantic>=2.5,<3' 2>&1 | grep -v '^WARNING: Location' || true
 # The project without its server dependencies: the agent never imports them.
+rm -rf build/lib  # setuptools' stage keeps files deleted from the tree: start it afresh
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall . 2>&1 \
   | grep -v '^WARNING: Location' || true
 "$VENV/bin/pyinstaller" --noconfirm --log-level WARN "$@" --distpath dist --workpath build/pyinstaller \

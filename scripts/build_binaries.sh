@@ -32,7 +32,10 @@ quiet_pip() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 if want server || want desktop; then
   # The project with its dependencies (the server's too); drivers and test tools stay out.
-  # pip reinstalls a local folder every time, so the bundle has the working tree's code.
+  # pip reinstalls a local folder every time, so the bundle has the working tree's code; setuptools
+  # stages it in build/lib and never removes a file from there, so a module deleted or moved in the
+  # tree would come back into the bundle: start that stage afresh.
+  rm -rf build/lib
   quiet_pip pyinstaller .
   [ -x "$VENV/bin/pyinstaller" ] || { echo "build_binaries.sh: pyinstaller did not install in $VENV" >&2; exit 1; }
 fi

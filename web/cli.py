@@ -97,6 +97,9 @@ def _serve(ctx, exports: list, export_interval: float) -> None:
 
     fleet.start()
     LocalExport(fleet.engine, fleet.self_machine_id, exports, export_interval).start()
+    from .first_admin import announce
+
+    announce(fleet, server.port)
     thread = threading.Thread(target=server.serve_forever, name="dashfleet-http", daemon=True)
     thread.start()
     url = f"http://{settings.server.host}:{server.port}/"

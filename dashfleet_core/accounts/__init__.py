@@ -35,6 +35,7 @@ class Accounts:
         from .links import AgentLinks
         from .orgs import Orgs
         from .sessions import Sessions
+        from .setup import SetupLinks
         from .totp import SecondFactor
         from .users import Users
 
@@ -46,3 +47,4 @@ class Accounts:
         self.sessions = Sessions(storage, settings.server.session_idle_minutes)
         self.second_factor = SecondFactor(storage, self.users)
         self.links = AgentLinks(storage, settings, self.keys)
+        self.setup_links = SetupLinks(storage, self.users)
