@@ -9,6 +9,7 @@ that a failure. The screenshot goes to docs/screenshots/desktop.png with DASHFLE
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import shutil
 import signal
@@ -91,6 +92,15 @@ allowed = ["cleanup_temp", "collect_logs"]
 status_file = "{tmp_path / 'agent-status.json'}"
 {extra}""")
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def _free_tk_on_the_main_thread():
+    """Tk objects must be freed on the thread that made them (else Tcl aborts the process). A
+    window's cycles would otherwise wait for whichever thread runs the garbage collector next, in a
+    later test an engine's or a server's: collect them here, after each test, on the main thread."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
