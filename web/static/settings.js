@@ -348,7 +348,7 @@ function renderLinks() {
   settings.links.forEach((link) => {
     const row = el("tr", {}, [
       cell(link.path, { cls: "mono", agent: true }), el("td", { i18n: link.enroll ? "settings.common.yes" : "settings.common.no" }),
-      cell(link.by || "–", { cls: "mono" }), timeCell(link.created_at), timeCell(link.expires_at),
+      cell(link.created_by || "–", { cls: "mono" }), timeCell(link.created_at), timeCell(link.expires_at),
       el("td", {}, [button("settings.links.revoke", "danger small", () => confirmThen(
         "settings.links.revoke.confirm", { path: link.path }, () => revokeLink(link)))]),
     ]);
@@ -376,7 +376,7 @@ function wireLinks() {
       enroll: form.elements.enroll.checked,
     });
     form.reset();
-    showOnce("link-once", "link-url", new URL(made.link, window.location.origin).href);
+    showOnce("link-once", "link-url", made.url || new URL(made.link, window.location.origin).href);
     await loadLinks();
   });
 }
