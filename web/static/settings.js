@@ -41,16 +41,14 @@ async function refreshSession() {
 
 const $ = (id) => document.getElementById(id);
 
-/* A status line under a form: a translated key (with params) or the server's own sentence. */
+/* A status line under a form, from a translation key. Without params it follows a change of
+   language (data-i18n); with them it stays as said. */
 function say(id, kind, key, params) {
   const node = $(id);
   node.className = "status " + kind;
-  if (key) {
-    node.dataset.i18n = key;
-    node.textContent = t(key, params);
-  } else {
-    delete node.dataset.i18n;
-  }
+  if (params) delete node.dataset.i18n;
+  else node.dataset.i18n = key;
+  node.textContent = t(key, params);
   node.hidden = false;
 }
 
@@ -125,6 +123,13 @@ function confirmThen(key, params, run) {
   dialog.showModal();
 }
 
+/* Base64 of a text's UTF-8 bytes (btoa alone takes only Latin-1). */
+function base64(text) {
+  let binary = "";
+  new TextEncoder().encode(text).forEach((byte) => { binary += String.fromCharCode(byte); });
+  return btoa(binary);
+}
+
 function cell(text, opts) { return el("td", Object.assign({ text }, opts || {})); }
 
 function timeCell(iso, emptyKey) {
@@ -148,9 +153,11 @@ function wirePassword() {
       say("password-status", "bad", "settings.password.mismatch");
       return;
     }
-    await api("POST", "/api/session/password", { current, new: fresh });
+    const answer = await api("POST", "/api/session/password", { current, new: fresh });
     form.reset();
-    await refreshSession();
+    // the server started a new session (the others ended): its CSRF token from now on
+    if (answer && answer.csrf_token) settings.csrf = answer.csrf_token;
+    else await refreshSession();
     say("password-status", "good", "settings.password.changed");
   });
 }
@@ -170,7 +177,7 @@ function wireTotp(enabled) {
     quiet("totp-status");
     try {
       const enrol = await api("POST", "/api/session/totp");
-      $("totp-qr").src = "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(enrol.qr_svg)));
+      $("totp-qr").src = "data:image/svg+xml;base64," + base64(enrol.qr_svg);
       $("totp-secret").textContent = enrol.secret;
       showTotp("enrol");
       $("totp-confirm-form").elements.code.focus();
@@ -251,6 +258,7 @@ async function revokeKey(key) {
 
 function wireKeys() {
   wireOnce("key-once", "key-secret", "key-copy", "key-once-done");
+  $("key-form").elements.expires.min = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
   onSubmit("key-form", "key-status", async (form) => {
     const scopes = [...form.querySelectorAll("input[name=scope]:checked")].map((box) => box.value);
     if (!scopes.length) {
