@@ -195,7 +195,7 @@ def test_a_viewer_sees_only_their_account(browse):
     from playwright.sync_api import expect
 
     pg = browse("vera", role="viewer")
-    expect(pg.locator("#account")).to_be_visible()
+    expect(pg.locator("#my-account")).to_be_visible()
     for section in ("#keys", "#users", "#links", "#orgs"):
         assert pg.locator(section).count() == 0, section
     expect(pg.locator('header a[href="/settings"]')).to_have_text("Settings")
@@ -390,7 +390,7 @@ def test_the_settings_page_in_french(browse, server):
     assert untranslated == []
     pg.reload()  # remembered
     expect(pg.locator("body")).to_have_attribute("data-ready", "1")
-    expect(pg.locator("#account h2")).to_have_text("Votre compte")
+    expect(pg.locator("#my-account h2")).to_have_text("Votre compte")
     pg.fill("#key-form input[name=name]", "sans droit")
     pg.click("#key-form button[type=submit]")
     expect(pg.locator("#key-status")).to_have_text("Cochez au moins un droit.")

@@ -70,7 +70,7 @@ def test_viewers_and_operators_see_only_their_account(rig, role):
     r = client.get("/settings")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    assert 'id="account"' in html and 'id="password-form"' in html and 'id="totp-off"' in html
+    assert 'id="my-account"' in html and 'id="password-form"' in html and 'id="totp-off"' in html
     for section in ADMIN_SECTIONS + ('id="orgs"',):
         assert section not in html, section
     assert f'<meta name="csrf-token" content="{session.csrf_token}">' in html
@@ -81,7 +81,7 @@ def test_an_admin_sees_keys_users_and_links_but_not_organisations(rig):
     fleet, client = rig
     login(fleet, client, "ada", role="admin")
     html = client.get("/settings").get_data(as_text=True)
-    for section in ('id="account"',) + ADMIN_SECTIONS:
+    for section in ('id="my-account"',) + ADMIN_SECTIONS:
         assert section in html, section
     assert 'id="orgs"' not in html
 
@@ -90,7 +90,7 @@ def test_a_server_admin_also_sees_organisations(rig):
     fleet, client = rig
     login(fleet, client, "root", role=None, server_admin=True)
     html = client.get("/settings").get_data(as_text=True)
-    for section in ('id="account"', 'id="orgs"') + ADMIN_SECTIONS:
+    for section in ('id="my-account"', 'id="orgs"') + ADMIN_SECTIONS:
         assert section in html, section
 
 
