@@ -404,5 +404,24 @@ def test_screenshot_of_the_settings_page(browse, server):
     for name, scopes in (("office agents", ["report"]), ("grafana", ["read"])):
         fleet.accounts.keys.create("default", name=name, scopes=scopes, expires_at="365d")
     pg = browse("admin", role="admin", server_admin=True)
-    expect(pg.locator("#keys-table tbody tr")).not_to_have_count(0)
+    pg.fill("#key-form input[name=name]", "backup script")
+    pg.check("#key-form input[name=scope][value=read]")
+    pg.click("#key-form button[type=submit]")
+    expect(pg.locator("#key-once")).to_be_visible()
+    expect(pg.locator("#keys-table tbody tr")).to_have_count(3)
     shot(pg, "settings.png")
+
+
+def test_a_page_whose_session_ended_sends_its_user_to_login(browse, server):
+    """The user's sessions end (password changed elsewhere, removed): the page's next call is
+    refused and the page goes to the login, coming back here after it."""
+    from playwright.sync_api import expect
+
+    base, fleet = server
+    pg = browse("gone", role="admin")
+    fleet.accounts.users.revoke_sessions("gone")
+    pg.fill("#key-form input[name=name]", "too late")
+    pg.check("#key-form input[name=scope][value=read]")
+    pg.click("#key-form button[type=submit]")
+    expect(pg).to_have_url(re.compile(re.escape(base) + r"/login\?next=(/|%2F)settings$"))
+    assert not [k for k in fleet.accounts.keys.list("default") if k.name == "too late"]
