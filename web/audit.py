@@ -6,6 +6,8 @@ The row's actor is the credential that was checked ("action-token", "key:<id>", 
 or "unauthenticated" for an attempt refused before its credential was accepted; never a name the
 client chose. The row belongs to the request's organisation; the client's address is kept in the
 details.
+A call about another organisation than the request's (an operator managing one organisation's keys)
+sets `attempt.org`, so the row lands in the organisation it concerns.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Attempt:
     action: str
     actor: str = UNAUTHENTICATED
     params: dict[str, Any] = field(default_factory=dict)
+    org: str | None = None  # the organisation the row belongs to, when not the request's own
 
 
 @contextmanager
@@ -53,7 +56,7 @@ def audited(action: str) -> Iterator[Attempt]:
     finally:
         try:
             get_fleet().storage.add_audit(AuditEntry(
-                org=current_org(), actor=attempt.actor, action=action, params=attempt.params, outcome=outcome,
+                org=attempt.org or current_org(), actor=attempt.actor, action=action, params=attempt.params, outcome=outcome,
                 details={"client": client_address(), **details}))
         except Exception:  # the answer stands; the log says the row is missing
             log.exception("could not write the audit row of a %s attempt by %s", action, attempt.actor)

@@ -24,6 +24,8 @@ MODELS = [
     (s.MaintenanceStarted, "serialization"), (s.MaintenanceEnded, "serialization"),
     (s.MaintenanceWindows, "serialization"),
 ]
+MODELS += [(s.OrgCreated, "serialization"), (s.OrgList, "serialization"),  # organisations and keys
+           (s.KeyCreated, "serialization"), (s.KeyList, "serialization")]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -144,6 +146,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(_action_paths())
     paths.update(_alerting_paths())
+    paths.update(_org_paths())
     _with_credentials(paths)
     return {
         "openapi": "3.1.0",
@@ -305,4 +308,80 @@ def _alerting_paths() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("MaintenanceWindows"), "windows in force")}},
             **_maintenance_ops("Fleet", []),
         },
+    }
+
+
+# --- organisations and API keys (web/blueprints/orgs.py) ------------------------------------------
+
+ORG_ID = {"name": "org", "in": "path", "required": True, "description": "an organisation id (GET /api/orgs)",
+          "schema": {"type": "string", "pattern": r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"}}
+KEY_ID = {"name": "key_id", "in": "path", "required": True, "description": "a key's public id",
+          "schema": {"type": "string", "pattern": r"^[0-9a-f]{12}$"}}
+SCOPE = {"type": "string", "enum": ["report", "read", "operate", "admin"]}
+TOKEN_FIELD = {"type": "string", "description": "the credential, for clients that cannot send a header"}
+NO_ORG = "no organisation of that id that the credential belongs to (another organisation's is a 404 too)"
+
+
+def _org_paths() -> dict[str, Any]:
+    org_body = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
+        "name": {"type": "string", "maxLength": 100, "description": "display name; the id is its slug"},
+        "token": TOKEN_FIELD}}
+    key_body = {"type": "object", "additionalProperties": False, "required": ["scopes"], "properties": {
+        "name": {"type": "string", "description": "a label (at most 100 characters are kept)"},
+        "scopes": {"type": "array", "items": SCOPE, "minItems": 1,
+                   "description": "admin implies every other scope; operate implies read"},
+        "expires_at": {"type": ["string", "null"],
+                       "description": "ISO-8601 time in the future, or a duration such as 90d, 12h, 30m"},
+        "token": TOKEN_FIELD}}
+    admin_errors = {"401": _error(NO_ACTION_TOKEN),
+                    "403": _error("the credential lacks scope admin in this organisation, or a login's "
+                                  "change lacks the CSRF token"),
+                    "404": _error(NO_ORG), "429": _throttled()}
+    bad_body = _error("no body, not JSON, or not a JSON object")
+    return {
+        "/api/orgs": {
+            "post": {
+                "operationId": "createOrg",
+                "summary": "Create an organisation and its first key (scope admin), shown this once",
+                "security": SERVER_CREDENTIALS,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": org_body}}},
+                "responses": {"201": _json(_ref("OrgCreated"), "created; api_key is never shown again"),
+                              "400": bad_body, "401": _error(NO_ACTION_TOKEN),
+                              "403": _error("the credential is not the server operator's (ACTION_TOKEN or a "
+                                            "server admin's login)"),
+                              "409": _error("an organisation with that id exists already"),
+                              "413": _error("the body is over [server] max_body_bytes"),
+                              "422": _error("no usable name (empty, no letter or digit, over 100 characters) "
+                                            "or unknown fields; `fields` names them"),
+                              "429": _throttled()}},
+            "get": {
+                "operationId": "listOrgs",
+                "summary": "The organisations the caller may act in (all of them for the server operator)",
+                "security": READ_CREDENTIALS,
+                "responses": {"200": _json(_ref("OrgList"), "organisations, `default` first"),
+                              "401": _error(NO_ACTION_TOKEN), "429": _throttled()}}},
+        "/api/orgs/{org}/keys": {
+            "post": {
+                "operationId": "createKey",
+                "summary": "Create an API key of the organisation; its secret is shown this once",
+                "parameters": [ORG_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": key_body}}},
+                "responses": {"201": _json(_ref("KeyCreated"), "created (audited, without the secret)"),
+                              "400": bad_body,
+                              "413": _error("the body is over [server] max_body_bytes"),
+                              "422": _error("scopes not a non-empty list of report, read, operate, admin; "
+                                            "expires_at not a future time or a duration; unknown fields"),
+                              **admin_errors}},
+            "get": {
+                "operationId": "listKeys",
+                "summary": "The organisation's keys: id, name, scopes, created, last used, expiry (never a secret)",
+                "parameters": [ORG_ID],
+                "responses": {"200": _json(_ref("KeyList"), "keys, oldest first"), **admin_errors}}},
+        "/api/orgs/{org}/keys/{key_id}": {"delete": {
+            "operationId": "revokeKey",
+            "summary": "Revoke a key: the next request with it is refused, on every worker and server",
+            "parameters": [ORG_ID, KEY_ID],
+            "responses": {"204": {"description": "revoked (audited)"},
+                          **admin_errors,
+                          "404": _error(f"no such key in this organisation, or {NO_ORG}")}}},
     }

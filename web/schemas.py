@@ -200,3 +200,51 @@ class MaintenanceEnded(_Out):
 class MaintenanceWindows(_Out):
     windows: dict[str, MaintenanceWindowOut] = Field(
         description="by machine id or * (stored windows) and config-<n> ([[alerts.maintenance]])")
+
+
+# --- organisations and API keys (web/blueprints/orgs.py) ------------------------------------------
+
+Scope = Literal["report", "read", "operate", "admin"]
+
+
+class OrgOut(_Out):
+    id: str = Field(description="the organisation's id: a slug of its name (lower-case letters, digits, dashes)")
+    name: str
+    created_at: str | None = Field(description="null for the built-in `default` organisation")
+
+
+class OrgCreated(_Out):
+    org: OrgOut
+    api_key: str = Field(description="the organisation's first key (scope admin, named admin): shown this once")
+
+
+class OrgEntry(OrgOut):
+    scopes: list[Scope] = Field(description="what the caller may do there")
+    role: Literal["viewer", "operator", "admin"] | None = Field(
+        description="the caller's role there, for a dashboard login that is a member")
+    current: bool = Field(description="the organisation the caller's requests are about")
+
+
+class OrgList(_Out):
+    orgs: list[OrgEntry]
+
+
+class ApiKeyOut(_Out):
+    """An API key as it is listed: never its secret, never its hash."""
+
+    id: str = Field(description="the public id (the 12 hex digits after dfk_ in the key)")
+    org: str
+    name: str
+    scopes: list[Scope]
+    created_at: str
+    last_used_at: str | None = Field(description="to the minute; null if never used")
+    expires_at: str | None
+
+
+class KeyCreated(_Out):
+    key: ApiKeyOut
+    secret: str = Field(description="the key (Authorization: Bearer <secret>): shown this once")
+
+
+class KeyList(_Out):
+    keys: list[ApiKeyOut]

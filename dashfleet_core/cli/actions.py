@@ -101,8 +101,9 @@ def action_run(name: str, params: tuple[str, ...], dry_run: bool, as_json: bool,
 @click.command("audit")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, newest first.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000), help="Rows to show.")
+@click.option("--org", default="default", show_default=True, help="The organisation whose audit log to show.")
 @config_option
-def audit_cmd(as_json: bool, limit: int, config_path: str | None) -> None:
+def audit_cmd(as_json: bool, limit: int, org: str, config_path: str | None) -> None:
     """The audit log: every action attempt, refused ones included, newest first.
 
     Control and bidi characters in stored text are shown as visible stand-ins (ESC as U+241B),
@@ -111,7 +112,7 @@ def audit_cmd(as_json: bool, limit: int, config_path: str | None) -> None:
 
     ctx = _context.load(config_path)
     with open_storage(ctx.settings, ctx.pm) as storage:
-        rows = storage.audit(limit=limit)
+        rows = storage.audit(org=org, limit=limit)
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
