@@ -136,6 +136,9 @@ def _from_session(sid: str) -> Principal | None:
     user = accounts.users.get(session.username)
     if user is None or user.epoch != session.epoch:
         return None
+    if _fleet().settings.server.require_2fa and not (user.totp or {}).get("secret") and (
+            user.server_admin or any(role != "viewer" for role in user.roles.values())):
+        return None  # [server] require_2fa: this user must enrol (at /login) before using the dashboard
     org = session.org
     if not user.server_admin and org not in user.roles:
         if not user.roles:

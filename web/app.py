@@ -28,7 +28,7 @@ from dashfleet_core.config import Settings, check_server_tokens, load_settings
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.plugins import call_each
 
-from . import access, blueprints, client_address, errors, jsonbody, metrics, security
+from . import access, blueprints, client_address, errors, first_admin, jsonbody, metrics, security
 from .token_file import resolve_fleet_token
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def create_app(config: Any = None, *, fleet: Fleet | None = None, start: bool = 
     if start:
         fleet.start()
         atexit.register(fleet.stop)
+        first_admin.announce(fleet)
     return app
 
 

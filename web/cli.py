@@ -56,6 +56,9 @@ def web(host: str | None, port: int | None, config_path: str | None) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
     fleet.start()
+    from .first_admin import announce
+
+    announce(fleet, server.port)
     thread = threading.Thread(target=server.serve_forever, name="dashfleet-http", daemon=True)
     thread.start()
     url = f"http://{settings.server.host}:{server.port}/"

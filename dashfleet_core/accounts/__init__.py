@@ -34,6 +34,7 @@ class Accounts:
         from .keys import ApiKeys
         from .orgs import Orgs
         from .sessions import Sessions
+        from .setup import SetupLinks
         from .totp import SecondFactor
         from .users import Users
 
@@ -44,3 +45,4 @@ class Accounts:
         self.users = Users(storage, self.orgs)
         self.sessions = Sessions(storage, settings.server.session_idle_minutes)
         self.second_factor = SecondFactor(storage, self.users)
+        self.setup_links = SetupLinks(storage, self.users)

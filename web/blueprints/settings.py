@@ -27,19 +27,13 @@ bp = Blueprint("settings", __name__)
 
 
 def signed_in() -> Principal | None:
-    """The request's principal when it is a logged-in person, else None (never raises: the header
-    of every page asks, including pages open to anyone)."""
+    """The request's principal when it is a logged-in person, else None (a wrong bearer credential
+    beside the cookie is no person either)."""
     try:
         found = principal()
     except ApiError:
         return None
     return found if found is not None and found.user is not None else None
-
-
-@bp.app_context_processor
-def _header_links() -> dict:
-    """Templates show the "Settings" link to logged-in people only."""
-    return {"signed_in_user": (found.user if (found := signed_in()) is not None else None)}
 
 
 @bp.get("/settings")
@@ -52,4 +46,4 @@ def settings_page():
     return render_template(
         "settings.html", page="settings", ttl_seconds=get_fleet().settings.server.ttl_seconds,
         username=found.user, org_id=found.org, org_name=org.name if org else found.org,
-        org_admin=found.can(ADMIN), server_admin=found.server, csrf_token=found.csrf_token or "")
+        org_admin=found.can(ADMIN), server_admin=found.server)

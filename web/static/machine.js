@@ -98,4 +98,16 @@ document.addEventListener("DOMContentLoaded", () => {
     await loadEvents();
   }, 10000);
   document.addEventListener("dashfleet:lang", () => { renderMachine(); renderChart(); renderEvents(); });
+  // operate controls (shown by session.js to operators and admins only)
+  const maintenance = async (method, body) => {
+    try {
+      await sendJSON(method, base + "/maintenance", body);
+      machineDoc = await getJSON(base);
+      renderMachine();
+      await loadEvents();
+      showError(null);
+    } catch (err) { showError(err); }
+  };
+  document.getElementById("m-maint-start").addEventListener("click", () => maintenance("POST", { minutes: 60 }));
+  document.getElementById("m-maint-end").addEventListener("click", () => maintenance("DELETE"));
 });
