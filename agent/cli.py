@@ -6,7 +6,9 @@ The agent host contributes this group to `dashfleet` through the `dashfleet.comm
 
 Every flag can also come from the environment (DASHFLEET_AGENT_*; the token also from FLEET_TOKEN,
 as in the seed) and from the config file's `[agent]` table. Precedence: flag, then environment,
-then config file, then default. The token and the token file are one setting in two forms: the
+then config file, then default. The config file is `--config`, `$DASHFLEET_CONFIG`, else
+`dashfleet-agent.toml` beside a frozen agent binary or in the working folder (what an enrolling
+download link hands out), else `./dashfleet.toml`. The token and the token file are one setting in two forms: the
 first place that gives either wins, and one place giving both is an error. Flags and environment
 reach the settings as `load_settings` overrides, like every other command's; the agent then runs on
 `AgentSettings` itself. Heavy imports stay inside the commands; nothing here imports Flask.
@@ -22,8 +24,19 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from dashfleet_core.cli import Context, config_option, load_context
-from dashfleet_core.config import UNSET, AgentSettings
+from dashfleet_core.cli import Context, load_context
+from dashfleet_core.config import AGENT_CONFIG_FILE, UNSET, AgentSettings, find_agent_config_file
+
+# The agent's config lookup differs from the server's: an enrolled agent's file lies beside it.
+agent_config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help=f"Config file (default: $DASHFLEET_CONFIG, else {AGENT_CONFIG_FILE} beside the agent binary or in "
+         f"the working folder, else ./dashfleet.toml if present, else built-in defaults).")
+
+
+def _config_file(config_path: str | None) -> str | None:
+    found = find_agent_config_file(config_path)
+    return str(found) if found is not None else None
 
 
 def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
@@ -54,7 +67,7 @@ def _resolve_state_dir(flag: str | None, configured: str | None) -> Path:
 @click.option("--once", is_flag=True,
               help="Collect and send one report (and any backlog), then exit: 0 delivered, 75 spooled "
                    "for later, 77 refused (token, URL or certificate), 1 failed.")
-@config_option
+@agent_config_option
 @click.pass_context
 def agent(ctx: click.Context, server, token_file, token, machine_id, interval, state_dir, ca_bundle, once,
           config_path) -> None:
@@ -98,7 +111,7 @@ def agent_context(config_path: str | None, overrides: dict) -> Context:
     from dashfleet_core.config import load_settings
     from dashfleet_core.plugins import builtin_candidates, make_plugin_manager
 
-    settings = load_settings(config_path, overrides=overrides)
+    settings = load_settings(_config_file(config_path), overrides=overrides)
     skip = {c.name for c in builtin_candidates() if c.kind in SERVER_SIDE_KINDS}
     plugins = settings.plugins.model_copy(update={"disabled": sorted(set(settings.plugins.disabled) | skip)})
     trimmed = settings.model_copy(update={"plugins": plugins})
@@ -180,7 +193,7 @@ def agent_status(ctx: click.Context, as_json: bool, state_dir: str | None) -> No
 
     from .status import format_status, read_status
 
-    loaded = load_context(ctx.obj.get("agent_config_path"))
+    loaded = load_context(_config_file(ctx.obj.get("agent_config_path")))
     state_dir = _resolve_state_dir(state_dir or ctx.obj.get("agent_state_dir"), loaded.settings.agent.state_dir)
     doc = read_status(state_dir, ctx.obj.get("agent_machine_id") or loaded.settings.agent.machine_id)
     click.echo(json.dumps(doc, indent=2) if as_json else visible_lines(format_status(doc)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 CONFIG_ENV = "DASHFLEET_CONFIG"
 DEFAULT_CONFIG_FILE = "dashfleet.toml"
+# An agent's own config, as an enrolling download link writes it (server address and report key).
+AGENT_CONFIG_FILE = "dashfleet-agent.toml"
 
 
 class ConfigError(Exception):
@@ -237,6 +240,23 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
         return Path(env)
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None
+
+
+def find_agent_config_file(path: str | os.PathLike[str] | None = None, *, frozen: bool | None = None,
+                           executable: str | None = None) -> Path | None:
+    """The agent's config: `--config PATH`, else $DASHFLEET_CONFIG, else `dashfleet-agent.toml`
+    beside the executable of a frozen agent binary (where an enrolling link's zip unpacks it; a
+    service's working folder is rarely its own), else `dashfleet-agent.toml` in the working
+    folder, else what `find_config_file` finds. `frozen`/`executable` exist for tests."""
+    if path or os.environ.get(CONFIG_ENV):
+        return find_config_file(path)
+    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
+    candidates = [Path(executable or sys.executable).resolve().parent / AGENT_CONFIG_FILE] if frozen else []
+    candidates.append(Path(AGENT_CONFIG_FILE))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return find_config_file(None)
 
 
 class _Unset:

@@ -55,3 +55,22 @@ def test_binary_leaves_the_server_out(binary):
     names = listing.stdout
     assert "dashfleet_agent" in names and "dashfleet_plugins.collectors.cpu" in names
     assert "flask" not in names and "dashfleet_web" not in names and "psycopg" not in names
+
+
+def test_binary_reads_the_enrolled_config_beside_itself_from_any_working_folder(binary, tmp_path):
+    import shutil
+
+    receiver = Receiver()
+    try:
+        home, elsewhere = tmp_path / "agent", tmp_path / "elsewhere"
+        home.mkdir()
+        elsewhere.mkdir()
+        copy = home / "dashfleet-agent"
+        shutil.copy2(binary, copy)
+        (home / "dashfleet-agent.toml").write_text(f'[agent]\nserver = "{receiver.url}"\ntoken = "{TOKEN}"\n')
+        out = subprocess.run([str(copy), "--once"], env={"DASHFLEET_AGENT_STATE_DIR": str(tmp_path / "s")},
+                             capture_output=True, text=True, timeout=120, cwd=elsewhere)
+        assert out.returncode == 0, out.stderr
+        assert len(receiver.reports) == 1
+    finally:
+        receiver.stop()

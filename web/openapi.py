@@ -152,6 +152,7 @@ def openapi_document() -> dict[str, Any]:
     paths.update(_alerting_paths())
     paths.update(_org_paths())
     paths.update(_account_paths())
+    paths.update(_link_paths())
     _with_credentials(paths)
     return {
         "openapi": "3.1.0",
@@ -183,7 +184,7 @@ def openapi_document() -> dict[str, Any]:
 READ_CREDENTIALS = [{"orgKey": []}, {"session": []}, {"actionToken": []}]
 OPERATE_CREDENTIALS = READ_CREDENTIALS  # a key or login with scope operate, or the operator
 SERVER_CREDENTIALS = [{"actionToken": []}, {"session": []}]  # the operator, or a server admin's login
-OPEN_PATHS = ("/healthz",)
+OPEN_PATHS = ("/healthz", "/download/agent/{token}")
 
 
 def _with_credentials(paths: dict[str, Any]) -> None:
@@ -474,4 +475,78 @@ def _org_paths() -> dict[str, Any]:
             "responses": {"204": {"description": "revoked (audited)"},
                           **admin_errors,
                           "404": _error(f"no such key in this organisation, or {NO_ORG}")}}},
+    }
+
+
+ADMIN_CREDENTIALS = READ_CREDENTIALS  # a key or login with scope admin, or the operator
+
+
+def _link_paths() -> dict[str, Any]:
+    """web/blueprints/links.py: one-time agent download links."""
+    from dashfleet_core.accounts.links import MAX_PATH, MAX_TTL, MIN_TTL
+    from dashfleet_core.accounts.orgs import ORG_ID_PATTERN
+
+    text = {"type": "string"}
+    when = {"type": "string", "format": "date-time"}
+    link = {"type": "object", "additionalProperties": False,
+            "required": ["id", "org", "path", "enroll", "created_at", "expires_at", "created_by"],
+            "properties": {"id": text, "org": text, "path": text, "enroll": {"type": "boolean"},
+                           "created_at": when, "expires_at": when,
+                           "created_by": {"type": "string", "description": "the credential that made it"}}}
+    created = {"type": "object", "additionalProperties": False,
+               "required": ["link", "url", "id", "org", "path", "enroll", "expires_at"],
+               "properties": {"link": {"type": "string", "description": "/download/agent/<token>; shown once"},
+                              "url": {"type": ["string", "null"],
+                                      "description": "the full link, when [server] public_url is set"},
+                              "id": text, "org": text, "path": text, "enroll": {"type": "boolean"},
+                              "expires_at": when}}
+    body = {"type": "object", "additionalProperties": False, "required": ["path"], "properties": {
+        "path": {"type": "string", "minLength": 1, "maxLength": MAX_PATH,
+                 "description": "a file in [server] downloads_dir (a leading dist/ is dropped)"},
+        "ttl": {"type": "integer", "minimum": MIN_TTL, "maximum": MAX_TTL, "description": "seconds (default 3600)"},
+        "org": {"type": "string", "pattern": ORG_ID_PATTERN,
+                "description": "the organisation (default: the request's); another than the caller's own "
+                               "needs the operator or an admin of it"},
+        "enroll": {"type": "boolean", "description": "hand out a zip with dashfleet-agent.toml (server address "
+                                                     "and a report key); needs [server] public_url"},
+        "token": {"type": "string", "description": "ACTION_TOKEN, for clients that cannot send a header"}}}
+    return {
+        "/api/agent/link": {"post": {
+            "operationId": "createAgentLink",
+            "summary": "A one-time download link for an agent file (audited)",
+            "security": ADMIN_CREDENTIALS,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "201": _json(created, "the link; its token is shown this once"),
+                "400": _error("the body is not a JSON object, or the path leaves [server] downloads_dir "
+                              "(.., absolute, a symlink out)"),
+                "404": _error("no such file in [server] downloads_dir, or no such organisation"),
+                "413": _error("the body is over [server] max_body_bytes"),
+                "422": _error("ttl outside 60..604800, a bad field, or enroll without [server] public_url; "
+                              "`fields` names them"),
+            }}},
+        "/api/agent/links": {"get": {
+            "operationId": "listAgentLinks", "summary": "The organisation's live links (never their tokens)",
+            "security": ADMIN_CREDENTIALS,
+            "responses": {"200": _json({"type": "object", "additionalProperties": False, "required": ["links"],
+                                        "properties": {"links": {"type": "array", "items": link}}},
+                                       "live links, oldest first")}}},
+        "/api/agent/links/{link_id}": {"delete": {
+            "operationId": "revokeAgentLink", "summary": "Revoke a live link: it answers 410 from now on (audited)",
+            "security": ADMIN_CREDENTIALS,
+            "parameters": [{"name": "link_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"204": {"description": "revoked"},
+                          "404": _error("no live link of that id in the organisation")}}},
+        "/download/agent/{token}": {"get": {
+            "operationId": "downloadAgent",
+            "summary": "Use a one-time link: the file (an enrolling link: a zip with dashfleet-agent.toml)",
+            "security": [],
+            "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "the file, as an attachment (the link is used now)",
+                        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                                    "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                "404": _error("no such link, or its file is no longer on the server"),
+                "410": _error("the link was used already, revoked, or expired"),
+            }}},
     }

@@ -32,6 +32,7 @@ class Accounts:
 
     def __init__(self, storage: "Storage", settings: "Settings") -> None:
         from .keys import ApiKeys
+        from .links import AgentLinks
         from .orgs import Orgs
         from .sessions import Sessions
         from .setup import SetupLinks
@@ -46,3 +47,4 @@ class Accounts:
         self.sessions = Sessions(storage, settings.server.session_idle_minutes)
         self.second_factor = SecondFactor(storage, self.users)
         self.setup_links = SetupLinks(storage, self.users)
+        self.links = AgentLinks(storage, settings, self.keys)
