@@ -24,6 +24,7 @@ def test_enrolment_needs_a_code_from_the_app_and_gives_ten_recovery_codes(accoun
     started = accounts.second_factor.begin("alice")
     assert started["otpauth_uri"].startswith("otpauth://totp/DashFleet:alice?secret=")
     assert started["qr_svg"].startswith("<svg") and "<script" not in started["qr_svg"]
+    assert 'xmlns="http://www.w3.org/2000/svg"' in started["qr_svg"]  # else an <img> draws nothing
     assert not accounts.second_factor.enabled(accounts.users.get("alice"))
     with pytest.raises(AccountError) as wrong:
         accounts.second_factor.confirm("alice", "000000" if pyotp.TOTP(started["secret"]).now() != "000000" else "111111")

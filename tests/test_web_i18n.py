@@ -13,7 +13,7 @@ from conftest import REPO
 
 WEB = REPO / "web"
 LANGS = ("en", "fr", "es", "ru")
-PAGES = ("live", "history", "fleet", "machine")
+PAGES = ("live", "history", "fleet", "machine", "settings")
 
 
 def tables() -> dict[str, dict[str, str]]:
@@ -40,6 +40,10 @@ def used_keys() -> set[str]:
         keys.update(re.findall(r'\bt\("([a-z0-9_.]+)"', js))
         keys.update(re.findall(r'i18n: "([a-z0-9_.]+)"', js))
         keys.update(re.findall(r'"(metric\.[a-z]+)"', js))
+    # the settings page passes its keys to helpers (say, button, confirmThen): every literal that
+    # looks like one of its keys is one
+    keys.update(re.findall(r'"(settings\.[a-z0-9_.]+)"', (WEB / "static" / "settings.js").read_text(encoding="utf-8")))
+    keys.update(f"settings.role.{r}" for r in ("viewer", "operator", "admin"))
     # keys built at run time from data: status.<status>, severity.<severity>, event.<kind>
     keys.update(f"status.{s}" for s in ("ok", "warn", "critical", "expired"))
     keys.update(f"severity.{s}" for s in ("warn", "critical"))

@@ -42,10 +42,17 @@ def provisioning_uri(secret: str, username: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """The QR code of `uri` as an SVG document (no script, safe to show as an <img> data URI)."""
+    """The QR code of `uri` as a standalone SVG document (no script, safe to show as an <img> data
+    URI). Standalone means with the SVG namespace: an image without it is not drawn at all, which is
+    why segno's `svg_inline` (made for embedding in HTML) does not do here."""
+    import io
+
     import segno
 
-    return segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, dark="#000", light="#fff", xmldecl=False,
+                                    svgns=True, nl=False)
+    return out.getvalue().decode("utf-8")
 
 
 def new_recovery_codes() -> list[str]:
