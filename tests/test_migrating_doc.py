@@ -2,10 +2,6 @@
 installed command's --help), every endpoint is a route of the app, every environment variable is
 one the config reads, every file of the project it names is there, and every original name the
 issue lists has a row.
-
-Some rows describe parts that issues 14 and 15 build beside this one (the desktop host, the
-Windows packages, Render, organisations and one-time links): `OTHER_PARTS` names them. Whatever of
-them exists in the checkout is checked like the rest; only their absence is tolerated, and said.
 """
 
 from __future__ import annotations
@@ -20,14 +16,6 @@ from conftest import REPO, dashfleet_cmd
 
 DOC = REPO / "docs" / "migrating.md"
 TEXT = DOC.read_text(encoding="utf-8")
-
-OTHER_PARTS = {
-    "commands": {"desktop", "link", "key", "org"},
-    "paths": {"/api/orgs", "/api/orgs/<org>/keys", "/api/agent/link", "/download/agent/<token>", "/login"},
-    "files": {"render.yaml", "scripts/build_binaries.sh", "packaging/pyinstaller/", "packaging/chocolatey/",
-              "packaging/chocolatey/dashfleet-agent.nuspec", "packaging/wix/DashFleet.wxs",
-              "tools/chocolateyinstall.ps1", "tools/chocolateyuninstall.ps1"},
-}
 
 # The original's surface as issue 15 lists it: each must appear in the doc's first column.
 ORIGINAL = [
@@ -98,8 +86,6 @@ def test_every_dashfleet_command_and_flag_exists(line):
         path.append(word)
     if not path:
         top = words[0]
-        if top in OTHER_PARTS["commands"]:
-            pytest.skip(f"`dashfleet {top}` is built by another part of issues 14/15, not in this checkout")
         raise AssertionError(f"`{line}`: `dashfleet {top}` is no command")
     _, out = help_of(tuple(path))
     flags = re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", line)
@@ -127,7 +113,7 @@ def test_every_endpoint_is_a_route_of_the_app(settings_factory):
             if match:
                 named.add(match[1])
     assert {"/", "/api/stats", "/api/fleet/report", "/download/agent/<token>"} <= named
-    missing = sorted(p for p in named - rules if p not in OTHER_PARTS["paths"])
+    missing = sorted(named - rules)
     assert not missing, f"docs/migrating.md names endpoints the app does not have: {missing}"
 
 
@@ -156,7 +142,4 @@ def test_every_project_file_named_exists():
     assert "scripts/install_systemd.sh" in named and "deploy/systemd/dashfleet-server.service" in named
     missing = sorted(name for name in named
                      if not (REPO / name).exists() and not (REPO / "packaging" / "chocolatey" / name).exists())
-    absent_elsewhere = [name for name in missing if name in OTHER_PARTS["files"]]
-    assert not [name for name in missing if name not in OTHER_PARTS["files"]], missing
-    if absent_elsewhere:
-        pytest.skip(f"built by other parts of issue 15, not in this checkout: {absent_elsewhere}")
+    assert not missing, f"docs/migrating.md names files the project does not have: {missing}"
