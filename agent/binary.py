@@ -9,9 +9,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
-
-    from dashfleet_core.config import ConfigError
+    from dashfleet_core.cli import run_program
 
     from dashfleet_agent.cli import agent
 
@@ -20,19 +18,7 @@ def main(argv: list[str] | None = None) -> None:
             if not (a.startswith("-v") and set(a[1:]) == {"v"})]
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        agent.main(args=args, prog_name="dashfleet-agent", standalone_mode=False,
-                   help_option_names=["-h", "--help"])  # as `dashfleet` takes them
-    except ConfigError as exc:
-        click.echo(f"dashfleet-agent: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    run_program(agent, args, "dashfleet-agent", help_option_names=["-h", "--help"])  # as `dashfleet` takes them
 
 
 if __name__ == "__main__":

@@ -94,20 +94,9 @@ def build_window(ctx):
 
 def main(argv: list[str] | None = None) -> None:
     """`dashfleet-desktop`: the window alone (the one-file binary's entry point)."""
-    from dashfleet_core.config import ConfigError
+    from dashfleet_core.cli import run_program
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        desktop.main(args=argv, prog_name="dashfleet-desktop", standalone_mode=False,
-                     help_option_names=["-h", "--help"])
-    except ConfigError as exc:
-        click.echo(f"dashfleet-desktop: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    run_program(desktop, list(sys.argv[1:] if argv is None else argv), "dashfleet-desktop",
+                help_option_names=["-h", "--help"])

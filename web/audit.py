@@ -39,10 +39,22 @@ class Attempt:
     org: str | None = None  # the organisation acted on, when the body names it (else the request's)
 
 
+def write_row(org: str, actor: str, action: str, outcome: str, params: dict[str, Any] | None = None,
+              **details: Any) -> None:
+    """Store one audit row with the client's address; a failure to store it is logged, never raised
+    (the answer stands; the log says the row is missing)."""
+    try:
+        get_fleet().storage.add_audit(AuditEntry(org=org, actor=actor, action=action, params=params or {},
+                                                 outcome=outcome, details={"client": client_address(), **details}))
+    except Exception:
+        log.exception("could not write the audit row of a %s attempt by %s", action, actor)
+
+
 @contextmanager
-def audited(action: str) -> Iterator[Attempt]:
-    """Run the body of a privileged call; exactly one audit row is written when it ends."""
-    attempt = Attempt(action)
+def audited(action: str, *, org: str | None = None, actor: str = UNAUTHENTICATED) -> Iterator[Attempt]:
+    """Run the body of a privileged call; exactly one audit row is written when it ends, in `org`
+    (or the one the handler sets on the attempt; else the request's organisation)."""
+    attempt = Attempt(action, actor=actor, org=org)
     outcome, details = "error", {}
     try:
         yield attempt
@@ -54,10 +66,4 @@ def audited(action: str) -> Iterator[Attempt]:
         details = {"error": f"the attempt failed on the server ({type(exc).__name__})"}
         raise
     finally:
-        try:
-            get_fleet().storage.add_audit(AuditEntry(
-                org=attempt.org or current_org(), actor=attempt.actor, action=action, params=attempt.params,
-                outcome=outcome,
-                details={"client": client_address(), **details}))
-        except Exception:  # the answer stands; the log says the row is missing
-            log.exception("could not write the audit row of a %s attempt by %s", action, attempt.actor)
+        write_row(attempt.org or current_org(), attempt.actor, action, outcome, attempt.params, **details)

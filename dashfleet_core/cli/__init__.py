@@ -107,16 +107,15 @@ def _add_plugin_commands(argv: list[str]) -> None:
     ctx.command_failures = call_each(ctx.pm, "register_commands", {"cli": cli, "settings": ctx.settings})
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    _add_builtin_commands()
-    _add_host_commands()
+def run_program(command: click.Command, argv: list[str], prog_name: str, **extra) -> None:
+    """Run a click command as a program of its own (`dashfleet`, `dashfleet-agent`,
+    `dashfleet-desktop`): a configuration problem is one line and its exit code (2), Ctrl-C 130,
+    click's usage errors as click shows them, and a command's non-zero return its exit code."""
     try:
-        _add_plugin_commands(argv)  # a plugin's ConfigError in register_commands: exit 2 too
         # Without standalone mode click returns ctx.exit(code)'s code instead of exiting.
-        rc = cli.main(args=argv, prog_name="dashfleet", standalone_mode=False)
+        rc = command.main(args=argv, prog_name=prog_name, standalone_mode=False, **extra)
     except ConfigError as exc:
-        click.echo(f"dashfleet: {exc}", err=True)
+        click.echo(f"{prog_name}: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -128,3 +127,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     if isinstance(rc, int) and not isinstance(rc, bool) and rc:
         sys.exit(rc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _add_builtin_commands()
+    _add_host_commands()
+    try:
+        _add_plugin_commands(argv)  # a plugin's ConfigError in register_commands: exit 2 too
+    except ConfigError as exc:
+        click.echo(f"dashfleet: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    run_program(cli, argv, "dashfleet")
