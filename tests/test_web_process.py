@@ -105,7 +105,8 @@ def test_dashfleet_web_shows_this_machine_requires_a_generated_token_says_where_
     assert r.status_code == 201
 
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(15) == 0
+    rc = proc.wait(15)
+    assert rc == 0, proc.communicate()[1][-3000:]
     out, err = proc.stdout.read(), proc.stderr.read()
     assert (out + err).count(str(token_file)) == 1, "where the new token is: said once"
     assert token not in out + err

@@ -144,7 +144,20 @@ class HttpServer:
         server, dispatcher = self._server, self._server.task_dispatcher
         server.trigger.pull_trigger(self._stop_accepting)
         dispatcher.shutdown(cancel_pending=True, timeout=_STOP_WAIT_SECONDS)
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map, ignore_all=True))
+        closing = threading.Event()
+
+        def close_everything() -> None:  # the trigger's pipe too: the loop ends with an empty map
+            closing.set()
+            wasyncore.close_all(self._map, ignore_all=True)
+
+        try:
+            server.trigger.pull_trigger(close_everything)
+        except OSError:
+            # pull_trigger queues the thunk, then writes to the pipe to wake the loop. A loop that
+            # was awake anyway (a finished request woke it) can run the thunk in between, closing
+            # the pipe under that write: the work is done, the failed wake-up is harmless.
+            if not closing.is_set():
+                raise
         if not self._stopped.wait(_STOP_WAIT_SECONDS):
             log.warning("the HTTP loop did not stop within %g s", _STOP_WAIT_SECONDS)
 
