@@ -213,8 +213,16 @@ class Engine:
             scheduler.start()
 
     def stop(self) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+        """Stop the scheduler, waiting for running jobs; pending ones are dropped."""
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            # APScheduler 3 marks itself stopped before it takes the job-store lock: a one-off job
+            # its thread is processing at that moment is then "not found" when removed, and the
+            # thread dies with JobLookupError. Paused, a round in progress finishes normally, and
+            # removing the jobs (under that lock) waits for it.
+            scheduler.pause()
+            scheduler.remove_all_jobs()
+            scheduler.shutdown(wait=True)
         self._scheduler = None
 
     def _ensure_scheduler(self):
