@@ -30,6 +30,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_http(url: str, proc, seconds: float = 60, what: str = "the server"):
+    """The first answer of `url` from a server `proc` is starting. Fails if the process exits first
+    or nothing answers within `seconds`; a refused connection or a slow first answer (a loaded
+    machine, a one-file binary unpacking itself) is retried."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, f"{what} exited with {proc.returncode}: {proc.communicate()}"
+        try:
+            return requests.get(url, timeout=5)
+        except requests.RequestException:
+            assert time.monotonic() < deadline, f"{what} did not answer {url} within {seconds:g} s"
+            time.sleep(0.2)
+
+
 def dashfleet_cmd() -> list[str]:
     """The installed console script of the interpreter running the tests."""
     exe = Path(sys.executable).with_name("dashfleet")

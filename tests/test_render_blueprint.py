@@ -10,7 +10,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, wait_for_http
 
 BLUEPRINT = REPO / "render.yaml"
 
@@ -74,15 +73,7 @@ def test_blueprint_start_command_serves_healthz_locally(service, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                health = requests.get(base + "/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the blueprint's start command did not answer /healthz"
-                time.sleep(0.2)
+        health = wait_for_http(base + "/healthz", proc, 60, "the blueprint's start command")
         assert health.status_code == 200
         assert requests.get(base + "/api/fleet", timeout=10).status_code == 401
         fleet = requests.get(base + "/api/fleet", headers={"Authorization": f"Bearer {operator}"}, timeout=10)

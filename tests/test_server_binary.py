@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, wait_for_http
 
 BINARY = REPO / "dist" / "dashfleet"
 OPERATOR_TOKEN = "operator-token-of-the-binary-test"
@@ -65,15 +65,7 @@ def test_frozen_server_serves_pages_static_files_and_the_api(binary, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60  # a one-file binary unpacks itself first
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                health = requests.get(base + "/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the binary's server did not answer /healthz"
-                time.sleep(0.2)
+        health = wait_for_http(base + "/healthz", proc, 60, "the binary's server")  # a one-file binary unpacks itself first
         assert health.status_code == 200
 
         bearer = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
