@@ -286,10 +286,11 @@ def test_no_page_is_wider_than_the_screen(open_context, site, size, lang):
     pg.context.add_cookies([{"name": "dashfleet_session", "value": site.root_session, "url": site.base,
                              "httpOnly": True, "sameSite": "Lax"}])
     for where in _page_steps(pg, site):
-        if width < 700:  # the menu open too: its links and controls must fit and be big enough
+        if width < 700:
             problems += _layout_problems(pg, where, touch=True)
-            pg.click("#menu-button")
-            problems += _layout_problems(pg, where + " (menu open)", touch=True)
+            if where == "/settings":  # the menu open too (the same header on every page, with the org switcher)
+                pg.click("#menu-button")
+                problems += _layout_problems(pg, where + " (menu open)", touch=True)
         else:
             problems += _layout_problems(pg, where, touch=False)
     assert problems == [], f"{size} px, {lang}:\n" + "\n".join(problems)
