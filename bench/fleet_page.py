@@ -62,7 +62,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dashfleet-page-"))
     config = tmp / "dashfleet.toml"
     config.write_text(f'[storage]\nurl = "sqlite:///{tmp}/dashfleet.db"\n\n[server]\ndata_dir = "{tmp}"\n'
-                      "report_self = false\n")
+                      "report_self = false\npublic_read = true\n")  # reads closed since issue 14: this times the page, not a login
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DASHFLEET_"))}
     env.update(FLEET_TOKEN="bench")
