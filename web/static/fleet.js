@@ -6,7 +6,7 @@
    column headers sort), a refresh builds the rows once whatever the width (no second card list to
    keep in step: the card layout costs what the table costs, bench/fleet_page.py), and resizing or
    turning a phone needs no re-render. Card-only parts are in every row but shown only there: the
-   cell labels (data-label, drawn by CSS) and a "Details" button that opens a card's CPU, memory
+   cell labels (drawn by CSS from custom properties set once per render, not per cell) and a "Details" button that opens a card's CPU, memory
    and disk cells. Which cards are open, and which control had the focus, survive the refresh. */
 "use strict";
 
@@ -62,13 +62,15 @@ function matches(m) {
     .some((field) => (field || "").toLowerCase().includes(needle));
 }
 
-/* Labels for the card layout's cells, translated once per render (not once per row). */
-function cardLabels() {
-  return { score: t("col.score"), cpu: t("col.cpu"), ram: t("col.ram"), disk: t("col.disk"),
-           seen: t("col.seen"), details: t("fleet.details") };
+/* The card layout's cell labels, in the reader's language: custom properties on the table that
+   style.css draws before each cell (`content: var(--label-cpu)`), set once per render. */
+function setCardLabels(table) {
+  ["score", "cpu", "ram", "disk", "seen"].forEach((key) => {
+    table.style.setProperty("--label-" + key, JSON.stringify(t("col." + key) + ": "));
+  });
 }
 
-function machineRow(m, labels) {
+function machineRow(m, details) {
   const name = el("a", { href: "/fleet/" + encodeURIComponent(m.machine_id), text: m.hostname || m.machine_id, cls: "host", agent: true });
   const nameCell = el("td", { cls: "name" }, [name]);
   if (m.hostname && m.hostname !== m.machine_id) nameCell.appendChild(el("div", { cls: "muted mono small", text: m.machine_id, agent: true }));
@@ -80,22 +82,17 @@ function machineRow(m, labels) {
     statusCell.appendChild(el("div", { cls: "maint small", text: t("fleet.maintenance", { time: fmtTime(m.maintenance_until) }) }));
   }
   const open = openCards.has(m.machine_id);
-  const more = el("button", { cls: "more", text: labels.details });
+  const more = el("button", { cls: "more", text: details });
   more.type = "button";
   more.setAttribute("aria-expanded", String(open));
-  const labelled = (cls, label, text, title) => {
-    const cell = el("td", { cls, text, title });
-    cell.dataset.label = label;
-    return cell;
-  };
   const row = el("tr", { cls: (m.expired ? "expired" : "") + (open ? " open" : "") }, [
     nameCell, statusCell,
-    labelled("num score", labels.score, m.score),
+    el("td", { cls: "num score", text: m.score }),
     el("td", { cls: "reason", text: findingText(m.top_reason), agent: true }),
-    labelled("num detail", labels.cpu, fmtNumber(m.metrics["cpu.percent"])),
-    labelled("num detail", labels.ram, fmtNumber(m.metrics["memory.percent"])),
-    labelled("num detail", labels.disk, fmtNumber(m.metrics["disk.percent"])),
-    labelled("seen", labels.seen, fmtAgo(m.last_seen), fmtTime(m.last_seen)),
+    el("td", { cls: "num detail cpu", text: fmtNumber(m.metrics["cpu.percent"]) }),
+    el("td", { cls: "num detail ram", text: fmtNumber(m.metrics["memory.percent"]) }),
+    el("td", { cls: "num detail disk", text: fmtNumber(m.metrics["disk.percent"]) }),
+    el("td", { cls: "seen", text: fmtAgo(m.last_seen), title: fmtTime(m.last_seen) }),
     el("td", { cls: "more-cell" }, [more]),
   ]);
   row.dataset.machineId = m.machine_id;
@@ -127,9 +124,10 @@ function renderFleet() {
   document.getElementById("sort-dir").value = view.dir;
   if (!fleetDoc) return;
   const shown = sortMachines(fleetDoc.machines.filter(matches));
-  const labels = cardLabels();
+  setCardLabels(document.getElementById("fleet-table"));
+  const details = t("fleet.details");
   const rows = document.createDocumentFragment();
-  shown.forEach((m) => rows.appendChild(machineRow(m, labels)));
+  shown.forEach((m) => rows.appendChild(machineRow(m, details)));
   const tbody = document.querySelector("#fleet-table tbody");
   const focused = focusedInList(tbody);
   tbody.replaceChildren(rows);  /* one DOM change, not one per row */
