@@ -413,7 +413,13 @@ def _shot(pg, name: str) -> None:
         else Path(tempfile.gettempdir()) / "dashfleet-shots"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
+    # a window as tall as the page: cards out of sight are not drawn (content-visibility: auto), and a
+    # full-page screenshot does not scroll to them
+    size = pg.viewport_size
+    pg.set_viewport_size({"width": size["width"], "height": pg.evaluate("document.documentElement.scrollHeight")})
+    pg.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     pg.screenshot(path=str(path), full_page=True, animations="disabled")
+    pg.set_viewport_size(size)
     from PIL import Image
 
     with Image.open(path) as shot:  # 64 colours, no dithering: the text stays sharp, the file small
