@@ -325,9 +325,8 @@ def test_the_fleet_is_cards_on_a_phone_sorted_by_the_selector_with_details_that_
     for cell in card.locator("td.detail").all():
         expect(cell).to_be_visible()
     assert "CPU %" in card.locator("td.cpu").evaluate("td => getComputedStyle(td, '::before').content")
-    with pg.expect_response(lambda r: r.url.endswith("/api/fleet")):
-        pass  # the next auto-refresh rebuilds the rows
-    pg.wait_for_timeout(100)
+    before = card.element_handle()
+    pg.wait_for_function("row => !row.isConnected", arg=before, timeout=20_000)  # the next auto-refresh rebuilt the rows
     card = pg.locator("#fleet-table tbody tr", has=pg.locator(f"a:text-is('{LONG_HOST}')"))
     expect(card.locator("button.more")).to_have_attribute("aria-expanded", "true")
     expect(card.locator("td.detail").first).to_be_visible()
