@@ -5,6 +5,10 @@ same page and run (N rows of 8 plain text cells, no formatting, no sorting).
 A `dashfleet web` on 127.0.0.1 with N machines stored, Debian's Chromium headless through
 Playwright (the test extras), median of 7 refreshes after the first.
 
+Then the phone layout (issue 16): the same refresh in card layout (a 390 px viewport) against the
+table layout (1440 px), alternating in the same page, median of 7 each after the first; the ratio
+card / table is the figure (goal: at most 1.2x).
+
     .venv/bin/python bench/fleet_page.py [--machines 2000]
 """
 
@@ -28,6 +32,7 @@ sys.path.insert(0, str(HERE))
 from ingest import free_port, report  # noqa: E402  (the same realistic report as the ingest bench)
 
 CHROMIUM = os.environ.get("DASHFLEET_CHROMIUM", "/usr/bin/chromium")
+SETTLE = "() => new Promise((done) => requestAnimationFrame(() => { document.body.offsetHeight; done(); }))"
 REFRESH = "() => { const t = performance.now(); renderFleet(); document.body.offsetHeight; return performance.now() - t; }"
 BARE = """() => {
   const t = performance.now();
@@ -57,7 +62,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dashfleet-page-"))
     config = tmp / "dashfleet.toml"
     config.write_text(f'[storage]\nurl = "sqlite:///{tmp}/dashfleet.db"\n\n[server]\ndata_dir = "{tmp}"\n'
-                      "report_self = false\n")
+                      "report_self = false\npublic_read = true\n")  # reads closed since issue 14: this times the page, not a login
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DASHFLEET_"))}
     env.update(FLEET_TOKEN="bench")
@@ -93,6 +98,12 @@ def main() -> None:
             for _ in range(8):
                 ours.append(page.evaluate(REFRESH))
                 bare.append(page.evaluate(BARE))
+            cards, table = [], []
+            for _ in range(8):  # alternating, so a slower moment of the shared machine hits both
+                for width, height, into in ((390, 844, cards), (1440, 900, table)):
+                    page.set_viewport_size({"width": width, "height": height})
+                    page.evaluate(SETTLE)
+                    into.append(page.evaluate(REFRESH))
             browser.close()
     finally:
         server.send_signal(signal.SIGTERM)
@@ -101,6 +112,9 @@ def main() -> None:
     print(f"bench/fleet_page.py: /fleet with {args.machines} machines, Chromium headless, {os.cpu_count()} CPUs")
     print(f"   one refresh (sort, rows, layout): median {ours_ms:.0f} ms; bare DOM table of the same rows "
           f"{bare_ms:.0f} ms; ratio {ours_ms / bare_ms:.2f}x")
+    cards_ms, table_ms = statistics.median(cards[1:]), statistics.median(table[1:])
+    print(f"   card layout (390 px) median {cards_ms:.0f} ms; table layout (1440 px) median {table_ms:.0f} ms; "
+          f"ratio {cards_ms / table_ms:.2f}x (goal <= 1.2x)")
 
 
 if __name__ == "__main__":

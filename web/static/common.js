@@ -170,9 +170,27 @@ function findingsList(ul, findings, emptyKey) {
   });
 }
 
-/* A line chart of percentages against time (ms) with Chart.js (vendored, no CDN). */
+/* Axis, grid and legend colours from the theme (style.css), set before each draw: a page repaints
+   its charts on "dashfleet:theme" with chart.update(). */
+const themedChart = {
+  id: "dashfleetTheme",
+  beforeUpdate(chart) {
+    const text = themeColor("--muted");
+    const grid = themeColor("--line");
+    Object.values(chart.options.scales).forEach((scale) => {
+      scale.ticks.color = text;
+      scale.grid.color = grid;
+      scale.border.color = grid;
+    });
+    chart.options.plugins.legend.labels.color = themeColor("--ink");
+  },
+};
+
+/* A line chart of percentages against time (ms) with Chart.js (vendored, no CDN). It follows the
+   width of its box (responsive; the box sets the height, style.css). */
 function percentChart(canvas, withDate) {
   return new Chart(canvas, {
+    plugins: [themedChart],
     type: "line",
     data: { datasets: [] },
     options: {
@@ -189,7 +207,10 @@ function percentChart(canvas, withDate) {
 }
 
 const SERIES = [
-  { key: "cpu", metric: "cpu.percent", color: "#2563eb" },
-  { key: "ram", metric: "memory.percent", color: "#16a34a" },
-  { key: "disk", metric: "disk.percent", color: "#d97706" },
+  { key: "cpu", metric: "cpu.percent", cssVar: "--series-cpu" },
+  { key: "ram", metric: "memory.percent", cssVar: "--series-ram" },
+  { key: "disk", metric: "disk.percent", cssVar: "--series-disk" },
 ];
+
+/* A series' line colour in the current theme. */
+function seriesColor(series) { return themeColor(series.cssVar); }

@@ -1,11 +1,20 @@
 /* `/fleet`: every machine; sort by any column, filter by text and status, refresh every 5 s
-   without losing either (the view is also remembered across visits). */
+   without losing either (the view is also remembered across visits).
+
+   Below 700 px the same table shows as stacked cards (style.css): one DOM for both layouts, only
+   the CSS differs. So in table layout the table stays a real table (th scope, aria-sort, the
+   column headers sort), a refresh builds the rows once whatever the width (no second card list to
+   keep in step: the card layout costs what the table costs, bench/fleet_page.py), and resizing or
+   turning a phone needs no re-render. Card-only parts are in every row but shown only there: the
+   cell labels (drawn by CSS from custom properties set once per render, not per cell) and a "Details" button that opens a card's CPU, memory
+   and disk cells. Which cards are open, and which control had the focus, survive the refresh. */
 "use strict";
 
 const VIEW_KEY = "dashfleet.fleet.view";
 const STATUS_RANK = { ok: 0, warn: 1, critical: 2 };
 let fleetDoc = null;
 let view = { key: "status", dir: "desc", text: "", status: "" };
+const openCards = new Set();  /* machine ids whose card shows its details */
 
 function loadView() {
   try { view = Object.assign(view, JSON.parse(localStorage.getItem(VIEW_KEY) || "{}")); } catch (e) { /* keep defaults */ }
@@ -53,28 +62,57 @@ function matches(m) {
     .some((field) => (field || "").toLowerCase().includes(needle));
 }
 
-function machineRow(m) {
+/* The card layout's cell labels, in the reader's language: custom properties on the table that
+   style.css draws before each cell (`content: var(--label-cpu)`), set once per render. */
+function setCardLabels(table) {
+  ["score", "cpu", "ram", "disk", "seen"].forEach((key) => {
+    table.style.setProperty("--label-" + key, JSON.stringify(t("col." + key) + ": "));
+  });
+}
+
+function machineRow(m, details) {
   const name = el("a", { href: "/fleet/" + encodeURIComponent(m.machine_id), text: m.hostname || m.machine_id, cls: "host", agent: true });
-  const nameCell = el("td", {}, [name]);
+  const nameCell = el("td", { cls: "name" }, [name]);
   if (m.hostname && m.hostname !== m.machine_id) nameCell.appendChild(el("div", { cls: "muted mono small", text: m.machine_id, agent: true }));
   const badge = el("span");
   statusBadge(badge, m.status, false);
-  const statusCell = el("td", {}, [badge]);
+  const statusCell = el("td", { cls: "status" }, [badge]);
   if (m.expired) statusCell.appendChild(el("span", { cls: "tag expired", i18n: "status.expired" }));
   if (m.maintenance_until) {
     statusCell.appendChild(el("div", { cls: "maint small", text: t("fleet.maintenance", { time: fmtTime(m.maintenance_until) }) }));
   }
-  const row = el("tr", { cls: m.expired ? "expired" : "" }, [
+  const open = openCards.has(m.machine_id);
+  const more = el("button", { cls: "more", text: details });
+  more.type = "button";
+  more.setAttribute("aria-expanded", String(open));
+  const row = el("tr", { cls: (m.expired ? "expired" : "") + (open ? " open" : "") }, [
     nameCell, statusCell,
-    el("td", { cls: "num", text: m.score }),
+    el("td", { cls: "num score", text: m.score }),
     el("td", { cls: "reason", text: findingText(m.top_reason), agent: true }),
-    el("td", { cls: "num", text: fmtNumber(m.metrics["cpu.percent"]) }),
-    el("td", { cls: "num", text: fmtNumber(m.metrics["memory.percent"]) }),
-    el("td", { cls: "num", text: fmtNumber(m.metrics["disk.percent"]) }),
-    el("td", { text: fmtAgo(m.last_seen), title: fmtTime(m.last_seen) }),
+    el("td", { cls: "num detail cpu", text: fmtNumber(m.metrics["cpu.percent"]) }),
+    el("td", { cls: "num detail ram", text: fmtNumber(m.metrics["memory.percent"]) }),
+    el("td", { cls: "num detail disk", text: fmtNumber(m.metrics["disk.percent"]) }),
+    el("td", { cls: "seen", text: fmtAgo(m.last_seen), title: fmtTime(m.last_seen) }),
+    el("td", { cls: "more-cell" }, [more]),
   ]);
   row.dataset.machineId = m.machine_id;
   return row;
+}
+
+/* The control in the fleet list that has the focus, as (machine id, its class), so the same
+   control of the rebuilt row gets it back after a refresh. */
+function focusedInList(tbody) {
+  const active = document.activeElement;
+  if (!active || !tbody.contains(active)) return null;
+  const row = active.closest("tr");
+  return row ? { id: row.dataset.machineId, cls: active.className.split(" ")[0] } : null;
+}
+
+function refocus(tbody, where) {
+  if (!where || !where.cls) return;
+  const row = Array.from(tbody.rows).find((r) => r.dataset.machineId === where.id);
+  const target = row && row.querySelector("." + where.cls);
+  if (target) target.focus({ preventScroll: true });
 }
 
 function renderFleet() {
@@ -82,11 +120,18 @@ function renderFleet() {
     const sorted = th.dataset.key === view.key;
     th.setAttribute("aria-sort", sorted ? (view.dir === "asc" ? "ascending" : "descending") : "none");
   });
+  document.getElementById("sort-key").value = view.key;
+  document.getElementById("sort-dir").value = view.dir;
   if (!fleetDoc) return;
   const shown = sortMachines(fleetDoc.machines.filter(matches));
+  setCardLabels(document.getElementById("fleet-table"));
+  const details = t("fleet.details");
   const rows = document.createDocumentFragment();
-  shown.forEach((m) => rows.appendChild(machineRow(m)));
-  document.querySelector("#fleet-table tbody").replaceChildren(rows);  /* one DOM change, not one per row */
+  shown.forEach((m) => rows.appendChild(machineRow(m, details)));
+  const tbody = document.querySelector("#fleet-table tbody");
+  const focused = focusedInList(tbody);
+  tbody.replaceChildren(rows);  /* one DOM change, not one per row */
+  refocus(tbody, focused);
   document.getElementById("fleet-count").textContent = t("fleet.count", { shown: shown.length, total: fleetDoc.count });
   document.getElementById("fleet-empty").hidden = fleetDoc.count > 0;
   const maint = document.getElementById("fleet-maintenance");
@@ -114,6 +159,21 @@ document.addEventListener("DOMContentLoaded", () => {
       saveView();
       renderFleet();
     });
+  });
+  const sortKey = document.getElementById("sort-key");
+  const sortDir = document.getElementById("sort-dir");
+  const sortBy = () => { view.key = sortKey.value; view.dir = sortDir.value; saveView(); renderFleet(); };
+  sortKey.addEventListener("change", sortBy);
+  sortDir.addEventListener("change", sortBy);
+  /* one listener for every card's Details button (rows are rebuilt on each refresh) */
+  document.querySelector("#fleet-table tbody").addEventListener("click", (event) => {
+    const button = event.target.closest("button.more");
+    if (!button) return;
+    const row = button.closest("tr");
+    const open = !row.classList.contains("open");
+    if (open) openCards.add(row.dataset.machineId); else openCards.delete(row.dataset.machineId);
+    row.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", String(open));
   });
   poll(async () => { fleetDoc = await getJSON("/api/fleet"); renderFleet(); }, 5000);
   document.addEventListener("dashfleet:lang", renderFleet);

@@ -11,7 +11,7 @@ function renderHistory() {
   document.getElementById("history-count").textContent = t("history.count", { n: samples.length });
   if (!historyChart) historyChart = percentChart(document.getElementById("history-chart"), false);
   historyChart.data.datasets = SERIES.map((s) => ({
-    label: metricLabel(s.metric), borderColor: s.color, backgroundColor: s.color,
+    label: metricLabel(s.metric), borderColor: seriesColor(s), backgroundColor: seriesColor(s),
     data: samples.filter((row) => row[s.key] !== null).map((row) => ({ x: Date.parse(row.collected_at), y: row[s.key] })),
   }));
   historyChart.update();
@@ -32,4 +32,5 @@ function renderHistory() {
 document.addEventListener("DOMContentLoaded", () => {
   poll(async () => { lastHistory = await getJSON("/api/history?limit=300"); renderHistory(); }, 10000);
   document.addEventListener("dashfleet:lang", renderHistory);
+  document.addEventListener("dashfleet:theme", renderHistory);
 });

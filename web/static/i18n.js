@@ -124,6 +124,10 @@ const I18N = {
     "account.logout": "Log out",
     "operate.maint_start": "Maintenance for 1 hour",
     "operate.maint_end": "End maintenance",
+    // layout and theme (issue 16)
+    "menu.label": "Menu", "theme.label": "Theme", "theme.auto": "Automatic", "theme.light": "Light", "theme.dark": "Dark",
+    "fleet.sort": "Sort by", "fleet.sort.dir": "Order", "fleet.sort.asc": "Ascending", "fleet.sort.desc": "Descending",
+    "fleet.details": "Details",
   },
   fr: {
     "title.live": "DashFleet · direct", "title.history": "DashFleet · historique",
@@ -245,6 +249,10 @@ const I18N = {
     "account.logout": "Se déconnecter",
     "operate.maint_start": "Maintenance pendant 1 heure",
     "operate.maint_end": "Terminer la maintenance",
+    // layout and theme (issue 16)
+    "menu.label": "Menu", "theme.label": "Thème", "theme.auto": "Automatique", "theme.light": "Clair", "theme.dark": "Sombre",
+    "fleet.sort": "Trier par", "fleet.sort.dir": "Ordre", "fleet.sort.asc": "Croissant", "fleet.sort.desc": "Décroissant",
+    "fleet.details": "Détails",
   },
   es: {
     "title.live": "DashFleet · en directo", "title.history": "DashFleet · historial",
@@ -366,6 +374,10 @@ const I18N = {
     "account.logout": "Cerrar sesión",
     "operate.maint_start": "Mantenimiento durante 1 hora",
     "operate.maint_end": "Terminar el mantenimiento",
+    // layout and theme (issue 16)
+    "menu.label": "Menú", "theme.label": "Tema", "theme.auto": "Automático", "theme.light": "Claro", "theme.dark": "Oscuro",
+    "fleet.sort": "Ordenar por", "fleet.sort.dir": "Orden", "fleet.sort.asc": "Ascendente", "fleet.sort.desc": "Descendente",
+    "fleet.details": "Detalles",
   },
   ru: {
     "title.live": "DashFleet · сейчас", "title.history": "DashFleet · история",
@@ -487,6 +499,10 @@ const I18N = {
     "account.logout": "Выйти",
     "operate.maint_start": "Обслуживание на 1 час",
     "operate.maint_end": "Завершить обслуживание",
+    // layout and theme (issue 16)
+    "menu.label": "Меню", "theme.label": "Тема", "theme.auto": "Автоматически", "theme.light": "Светлая", "theme.dark": "Тёмная",
+    "fleet.sort": "Сортировать по", "fleet.sort.dir": "Порядок", "fleet.sort.asc": "По возрастанию", "fleet.sort.desc": "По убыванию",
+    "fleet.details": "Подробнее",
   },
 };
 

@@ -15,6 +15,9 @@ function renderLive() {
     const bar = document.getElementById(id + "-bar");
     bar.style.width = Math.max(0, Math.min(100, value || 0)) + "%";
     bar.className = value >= 90 ? "critical" : value >= 75 ? "warn" : "ok";
+    const level = document.getElementById(id + "-level");  /* the bar's colour, said in a word too */
+    level.className = "level " + bar.className;
+    level.textContent = value === null || value === undefined ? "" : t("status." + bar.className);
   });
   document.getElementById("uptime").textContent = fmtUptime(s.uptime_seconds);
   findingsList(document.getElementById("findings"), s.findings, "live.none");

@@ -45,7 +45,7 @@ function renderChart() {
   machineChart.options.scales.x.min = Date.parse(historyDoc.since);
   machineChart.options.scales.x.max = Date.parse(historyDoc.until);
   machineChart.data.datasets = SERIES.map((s) => ({
-    label: t("chart.avg", { metric: metricLabel(s.metric) }), borderColor: s.color, backgroundColor: s.color,
+    label: t("chart.avg", { metric: metricLabel(s.metric) }), borderColor: seriesColor(s), backgroundColor: seriesColor(s),
     data: historyDoc.buckets.filter((b) => s.metric in b.avg).map((b) => ({ x: Date.parse(b.start), y: b.avg[s.metric] })),
   }));
   machineChart.update();
@@ -98,6 +98,7 @@ document.addEventListener("DOMContentLoaded", () => {
     await loadEvents();
   }, 10000);
   document.addEventListener("dashfleet:lang", () => { renderMachine(); renderChart(); renderEvents(); });
+  document.addEventListener("dashfleet:theme", renderChart);
   // operate controls (shown by session.js to operators and admins only)
   const maintenance = async (method, body) => {
     try {
