@@ -80,7 +80,10 @@ function machineRow(m) {
 function renderFleet() {
   document.querySelectorAll("#fleet-table th").forEach((th) => {
     const sorted = th.dataset.key === view.key;
-    th.setAttribute("aria-sort", sorted ? (view.dir === "asc" ? "ascending" : "descending") : "none");
+    if (sorted) th.setAttribute("aria-sort", view.dir === "asc" ? "ascending" : "descending");
+    else th.removeAttribute("aria-sort");
+    const next = sorted && view.dir === "asc" ? "desc" : "asc";  /* what a press does (see the click handler) */
+    th.querySelector("button").setAttribute("aria-label", t("a11y.sort." + next, { column: t(th.querySelector("button").dataset.i18n) }));
   });
   if (!fleetDoc) return;
   const shown = sortMachines(fleetDoc.machines.filter(matches));
@@ -115,6 +118,13 @@ document.addEventListener("DOMContentLoaded", () => {
       renderFleet();
     });
   });
-  poll(async () => { fleetDoc = await getJSON("/api/fleet"); renderFleet(); }, 5000);
+  const watch = new StatusWatch();
+  poll(async () => {
+    fleetDoc = await getJSON("/api/fleet");
+    renderFleet();
+    announce(watch.changes(fleetDoc.machines));
+    const health = fleetCounts(fleetDoc.machines);
+    showFleetHealth(health.counts, health.worst);
+  }, 5000);
   document.addEventListener("dashfleet:lang", renderFleet);
 });

@@ -120,7 +120,16 @@ function confirmThen(key, params, run) {
   };
   ok.onclick = () => done(true);
   cancel.onclick = () => done(false);
+  // Escape closes the dialog too (the browser's own "cancel"); either way focus goes back to
+  // the button that opened it, or to the page's main region when that button went away
+  const opener = document.activeElement;
+  dialog.addEventListener("close", () => {
+    ok.onclick = null; cancel.onclick = null;
+    const back = opener && opener.isConnected ? opener : document.getElementById("main");
+    if (back) back.focus();
+  }, { once: true });
   dialog.showModal();
+  cancel.focus();  /* the safe choice first: Enter right away does not destroy anything */
 }
 
 /* Base64 of a text's UTF-8 bytes (btoa alone takes only Latin-1). */
