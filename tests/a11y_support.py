@@ -22,14 +22,15 @@ SESSION_COOKIE = "dashfleet_session"
 
 
 @contextmanager
-def a11y_server(folder: Path, seed=_seed):
-    """`(base_url, fleet)` of a live server whose fleet `seed` filled, with the three people."""
+def a11y_server(folder: Path, seed=_seed, overrides: dict | None = None):
+    """`(base_url, fleet)` of a live server whose fleet `seed` filled, with its people: root (server
+    admin), vera (viewer) and tess (viewer with two-factor)."""
     from werkzeug.serving import make_server
 
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{folder}/dashfleet.db", "server.data_dir": str(folder),
         "server.token": "a11y-test-token", "server.report_self": False, "server.public_read": False,
-        "agent.machine_id": "dashfleet-server"})
+        "agent.machine_id": "dashfleet-server", **(overrides or {})})
     fleet = Fleet(settings)
     seed(fleet)
     accounts = fleet.accounts
