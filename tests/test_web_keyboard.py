@@ -128,6 +128,8 @@ def test_a_settings_dialog_takes_focus_escape_closes_it_and_focus_goes_back(keyb
     pg = keyboard_page("root", "/settings")
     expect(pg.locator("body")).to_have_attribute("data-ready", "1")
     expect(pg.locator("#keys-table tbody tr")).to_have_count(1)
+    # each row's button says which key it revokes
+    assert pg.get_by_role("button", name="Revoke: agents of the Paris office").count() == 1
     tab_to(pg, lambda where: where == "Revoke", limit=120)
     opener = pg.evaluate("() => document.activeElement.closest('tr').textContent")
     pg.keyboard.press("Enter")

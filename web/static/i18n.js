@@ -137,6 +137,7 @@ const I18N = {
     "a11y.chart.none": "No data to describe.", "a11y.period.samples": "over the last {n} samples",
     "a11y.period.3600": "over the last hour", "a11y.period.21600": "over the last 6 hours",
     "a11y.period.86400": "over the last 24 hours", "a11y.period.604800": "over the last 7 days",
+    "a11y.row.action": "{action}: {name}",
   },
   fr: {
     "title.live": "DashFleet · direct", "title.history": "DashFleet · historique",
@@ -271,6 +272,7 @@ const I18N = {
     "a11y.chart.none": "Aucune donnée à décrire.", "a11y.period.samples": "sur les {n} derniers relevés",
     "a11y.period.3600": "sur la dernière heure", "a11y.period.21600": "sur les 6 dernières heures",
     "a11y.period.86400": "sur les 24 dernières heures", "a11y.period.604800": "sur les 7 derniers jours",
+    "a11y.row.action": "{action} : {name}",
   },
   es: {
     "title.live": "DashFleet · en directo", "title.history": "DashFleet · historial",
@@ -405,6 +407,7 @@ const I18N = {
     "a11y.chart.none": "No hay datos que describir.", "a11y.period.samples": "en las últimas {n} muestras",
     "a11y.period.3600": "en la última hora", "a11y.period.21600": "en las últimas 6 horas",
     "a11y.period.86400": "en las últimas 24 horas", "a11y.period.604800": "en los últimos 7 días",
+    "a11y.row.action": "{action}: {name}",
   },
   ru: {
     "title.live": "DashFleet · сейчас", "title.history": "DashFleet · история",
@@ -539,6 +542,7 @@ const I18N = {
     "a11y.chart.none": "Нет данных для описания.", "a11y.period.samples": "за последние {n} замеров",
     "a11y.period.3600": "за последний час", "a11y.period.21600": "за последние 6 часов",
     "a11y.period.86400": "за последние 24 часа", "a11y.period.604800": "за последние 7 дней",
+    "a11y.row.action": "{action}: {name}",
   },
 };
 
