@@ -266,3 +266,36 @@ def test_who_cannot_read_the_fleet_gets_the_plain_title_and_icon_and_no_counts(w
     _, report_key = world.fleet.accounts.keys.create("default", name="agents", scopes=["report"])
     refused = requests.get(world.base + "/api/summary", headers={"Authorization": f"Bearer {report_key}"}, timeout=10)
     assert refused.status_code == 403 and set(refused.json()) == {"error"}
+
+
+# --- tables and landmarks ------------------------------------------------------------------------------
+
+TABLES = """() => [...document.querySelectorAll('table')].map((table) => ({
+  id: table.id, caption: table.caption ? table.caption.textContent.trim() : '',
+  cols: [...table.querySelectorAll('thead th')].map((th) => th.getAttribute('scope')),
+  rows: [...table.querySelectorAll('tbody th')].map((th) => th.getAttribute('scope')),
+  sorted: [...table.querySelectorAll('th[aria-sort]')].map((th) => th.dataset.key + ' ' + th.getAttribute('aria-sort'))}))"""
+
+
+def test_every_table_has_a_caption_and_scoped_headers_and_every_page_one_h1_and_its_landmarks(world):
+    from playwright.sync_api import expect
+
+    report(world.fleet, "pc-7", 2, 99.0)
+    for path, ready in (("/fleet", "#fleet-table tbody tr"), ("/history", "#history-table tbody tr"),
+                        ("/fleet/pc-7", "#facts tbody tr"), ("/settings", "#keys-table tbody tr"),
+                        ("/", "#findings li")):
+        pg = world("root", path)
+        pg.locator(ready).first.wait_for()
+        expect(pg.locator("h1")).to_have_count(1)
+        for landmark in ("header", "nav", "main#main"):
+            expect(pg.locator(landmark)).to_have_count(1)
+        for table in pg.evaluate(TABLES):
+            assert table["caption"], (path, table)
+            assert set(table["cols"]) <= {"col"}, (path, table)
+            assert set(table["rows"]) <= {"row"}, (path, table)
+            if table["id"] == "fleet-table":
+                assert table["sorted"] == ["status descending"], table  # the default view: by status
+            else:
+                assert table["sorted"] == [], table
+            if table["id"] == "facts":
+                assert len(table["rows"]) >= 5, table
