@@ -105,15 +105,15 @@ def test_a_status_change_between_refreshes_is_announced_once(world):
 def test_machines_going_silent_are_announced_together(chromium_browser, tmp_path):
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=40_000)
+    expect.set_options(timeout=45_000)
 
     def seed(fleet):
         report(fleet, "pc-1", 1, 10.0)
-        # pc-8 and pc-9 reported 20 s ago: with a 35 s TTL they go silent while the page is open
-        report(fleet, "pc-8", 1, 10.0, ago=20)
-        report(fleet, "pc-9", 1, 10.0, ago=20)
+        # pc-8 and pc-9 reported 15 s ago: with a 40 s TTL they go silent while the page is open
+        report(fleet, "pc-8", 1, 10.0, ago=15)
+        report(fleet, "pc-9", 1, 10.0, ago=15)
 
-    with a11y_server(tmp_path, seed, {"server.ttl_seconds": 35}) as (base, fleet):
+    with a11y_server(tmp_path, seed, {"server.ttl_seconds": 40}) as (base, fleet):
         context = new_context(chromium_browser, base, fleet, "root", viewport=VIEWPORT)
         try:
             pg = context.new_page()
