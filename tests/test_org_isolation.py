@@ -230,6 +230,16 @@ def _without_switcher(text: str) -> str:
     text = re.sub(r'<select id="org-switch">.*?</select>', "", text, flags=re.S)
     return re.sub(r'"orgs":\[.*?\](?=,"server_admin")', "", text)
 
+# Reads that answer counts, not records (no marker can show a leak): each must equal what the same
+# credential's own GET /api/fleet lists, whatever other organisation the request names.
+COUNT_VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, int]]] = {
+    "/api/summary": lambda fleet: {
+        "count": fleet["count"],
+        **{status: sum(1 for m in fleet["machines"] if not m["expired"] and m["status"] == status)
+           for status in ("ok", "warn", "critical")},
+        "silent": sum(1 for m in fleet["machines"] if m["expired"])},
+}
+
 # State-changing routes: how to aim each at the other organisation's things, with the asking
 # organisation's credentials. Each returns (path, json body or None).
 MUTATIONS: dict[tuple[str, str], Callable[[Org], list[tuple[str, Any]]]] = {
@@ -433,6 +443,27 @@ def test_the_operator_sees_the_organisation_it_names_and_only_that_one(world):
     assert "dashfleet_reports_received_total" in world.call("GET", "/metrics", token).text
     assert "dashfleet_reports_received_total" not in world.call(
         "GET", "/metrics", world.cred(world.a, "admin-key").headers).text
+
+
+@pytest.mark.parametrize("direction", ["aardvark reads", "bumblebee reads", "default reads"])
+def test_counts_count_the_asking_organisation_only(world, direction):
+    own, other, _ = _direction(world, direction)
+    for rule, expected_of in COUNT_VIEWS.items():
+        for cred in own.creds:
+            if not cred.reads:
+                assert world.call("GET", rule, cred.headers).status_code == 403, (cred.name, rule)
+                continue
+            headers = dict(cred.headers)
+            expected = expected_of(world.call("GET", "/api/fleet", headers).json())
+            assert expected["count"] == len(own.machines) + (own is world.default)  # dflt-0, the seed's agent
+            queries = [""] if cred.server else ["", f"?org={other.id}"]
+            if not cred.server:
+                headers["X-DashFleet-Org"] = other.id  # names the other: changes nothing for its keys and users
+            for query in queries:
+                answer = world.call("GET", rule + query, headers)
+                assert answer.status_code == 200, (cred.name, rule, answer.text)
+                got = answer.json()
+                assert {k: got[k] for k in expected} == expected, (cred.name, rule + query, got, expected)
 
 
 @pytest.mark.parametrize("direction", ["aardvark acts", "bumblebee acts", "default acts"])

@@ -30,7 +30,7 @@ def used_keys() -> set[str]:
     keys: set[str] = set()
     for path in (WEB / "templates").glob("*.html"):
         html = path.read_text(encoding="utf-8")
-        for key in re.findall(r'data-i18n(?:-placeholder|-title)?="([^"]+)"', html):
+        for key in re.findall(r'data-i18n(?:-placeholder|-title|-aria-label|-alt)?="([^"]+)"', html):
             if "{{ page }}" in key:
                 keys.update(key.replace("{{ page }}", page) for page in PAGES)
             else:

@@ -86,6 +86,24 @@ def fleet_json(fleet: Fleet, org: str = DEFAULT_ORG) -> dict[str, Any]:
             "maintenance_all_until": iso(windows[WHOLE_FLEET]["until"]) if WHOLE_FLEET in windows else None}
 
 
+SEVERITY_ORDER = ("critical", "warn", "silent", "ok")  # the worst first
+
+
+def fleet_summary(fleet: Fleet, org: str = DEFAULT_ORG, now: datetime | None = None) -> dict[str, Any]:
+    """`GET /api/summary`: how many machines of `/api/fleet`'s list are in each shown status (a
+    silent machine counts as `silent`, whatever it said last) and the worst one present, for a
+    page's title and favicon. No per-machine document is built: the counts only."""
+    now = now or utcnow()
+    server = fleet.settings.server
+    counts = dict.fromkeys(SEVERITY_ORDER, 0)
+    for m in fleet.storage.machines(org=org, seen_since=now - timedelta(days=server.list_hide_days)):
+        last_seen = m.last_seen if m.last_seen.tzinfo is timezone.utc else as_utc(m.last_seen)
+        expired = is_expired(max(0.0, (now - last_seen).total_seconds()), server.ttl_seconds)
+        counts["silent" if expired else m.health.status] += 1
+    worst = next((status for status in SEVERITY_ORDER if counts[status]), None)
+    return {"generated_at": iso(now), "count": sum(counts.values()), **counts, "worst": worst}
+
+
 # --- `GET /api/fleet` as JSON text -----------------------------------------------------------------
 # The fleet list is read every few seconds while each machine changes about once a minute, and
 # storage hands back the same MachineState object while a machine's row is unchanged. So each

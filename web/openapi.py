@@ -19,7 +19,7 @@ from . import schemas as s
 REF = "#/components/schemas/{model}"
 MODELS = [
     (Report, "validation"), (s.ErrorBody, "serialization"), (s.ReportAccepted, "serialization"),
-    (s.BatchAccepted, "serialization"), (s.FleetList, "serialization"), (s.MachineDetail, "serialization"),
+    (s.BatchAccepted, "serialization"), (s.FleetList, "serialization"), (s.FleetSummary, "serialization"), (s.MachineDetail, "serialization"),
     (s.MachineHistory, "serialization"), (s.LocalStats, "serialization"), (s.LocalStatus, "serialization"),
     (s.LocalHistory, "serialization"), (s.Healthz, "serialization"), (Event, "serialization"),
     (ActionResult, "serialization"), (AuditEntry, "serialization"), (s.ActionCatalogueEntry, "serialization"),
@@ -110,6 +110,10 @@ def openapi_document() -> dict[str, Any]:
         "/api/fleet": {"get": {
             "operationId": "listFleet", "summary": "Every machine with its health, `expired` and maintenance",
             "responses": {"200": _json(_ref("FleetList"), "the fleet")}}},
+        "/api/summary": {"get": {
+            "operationId": "getFleetSummary",
+            "summary": "How many machines are ok, warn, critical and silent, and the worst status present",
+            "responses": {"200": _json(_ref("FleetSummary"), "the counts (pages show them in the title and favicon)")}}},
         "/api/fleet/{machine_id}": {"get": {
             "operationId": "getMachine", "summary": "One machine: facts, findings, every metric",
             "parameters": [MACHINE_ID],

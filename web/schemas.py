@@ -89,6 +89,18 @@ class FleetList(_Out):
     maintenance_all_until: str | None
 
 
+class FleetSummary(_Out):
+    generated_at: str
+    count: int = Field(description="machines in the list of GET /api/fleet")
+    ok: int
+    warn: int
+    critical: int
+    silent: int = Field(description="machines whose last report is older than FLEET_TTL_SECONDS, whatever "
+                                    "their status was")
+    worst: Literal["critical", "warn", "silent", "ok"] | None = Field(
+        description="the worst status present, in the order critical, warn, silent, ok; null for an empty fleet")
+
+
 class MachineDetail(FleetMachine):
     first_seen: str
     last_seq: int | None

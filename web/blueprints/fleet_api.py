@@ -1,4 +1,5 @@
-"""The fleet read API: `GET /api/fleet`, `GET /api/fleet/<id>`, `GET /api/fleet/<id>/history`.
+"""The fleet read API: `GET /api/fleet`, `GET /api/summary`, `GET /api/fleet/<id>`,
+`GET /api/fleet/<id>/history`.
 Each reads the request's organisation only: another organisation's machine is a 404."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dashfleet_core.models import utcnow
 from ..access import current_org
 from ..app import get_fleet
 from ..auth import ApiError
-from ..fleetview import fleet_list_text, iso, machine_json, maintenance_windows
+from ..fleetview import fleet_list_text, fleet_summary, iso, machine_json, maintenance_windows
 from ..params import int_param, list_param, time_param
 
 bp = Blueprint("fleet_api", __name__)
@@ -26,6 +27,13 @@ MAX_POINTS = 1000
 def fleet_list():
     # the same document as jsonify(fleet_json(...)), written from each machine's cached entry
     return current_app.response_class(fleet_list_text(get_fleet(), current_org()), mimetype=current_app.json.mimetype)
+
+
+@bp.get("/api/summary")
+def summary():
+    """Counts by status and the worst one: what every page's title and favicon show (`read`,
+    like the list it counts; not under /api/fleet/, where it would shadow a machine's id)."""
+    return jsonify(fleet_summary(get_fleet(), current_org()))
 
 
 def _machine_or_404(machine_id: str):

@@ -118,7 +118,10 @@ function refocus(tbody, where) {
 function renderFleet() {
   document.querySelectorAll("#fleet-table th").forEach((th) => {
     const sorted = th.dataset.key === view.key;
-    th.setAttribute("aria-sort", sorted ? (view.dir === "asc" ? "ascending" : "descending") : "none");
+    if (sorted) th.setAttribute("aria-sort", view.dir === "asc" ? "ascending" : "descending");
+    else th.removeAttribute("aria-sort");
+    const next = sorted && view.dir === "asc" ? "desc" : "asc";  /* what a press does (see the click handler) */
+    th.querySelector("button").setAttribute("aria-label", t("a11y.sort." + next, { column: t(th.querySelector("button").dataset.i18n) }));
   });
   document.getElementById("sort-key").value = view.key;
   document.getElementById("sort-dir").value = view.dir;
@@ -175,6 +178,13 @@ document.addEventListener("DOMContentLoaded", () => {
     row.classList.toggle("open", open);
     button.setAttribute("aria-expanded", String(open));
   });
-  poll(async () => { fleetDoc = await getJSON("/api/fleet"); renderFleet(); }, 5000);
+  const watch = new StatusWatch();
+  poll(async () => {
+    fleetDoc = await getJSON("/api/fleet");
+    renderFleet();
+    announce(watch.changes(fleetDoc.machines));
+    const health = fleetCounts(fleetDoc.machines);
+    showFleetHealth(health.counts, health.worst);
+  }, 5000);
   document.addEventListener("dashfleet:lang", renderFleet);
 });

@@ -15,6 +15,9 @@ function renderHistory() {
     data: samples.filter((row) => row[s.key] !== null).map((row) => ({ x: Date.parse(row.collected_at), y: row[s.key] })),
   }));
   historyChart.update();
+  chartSummary(document.getElementById("history-chart-summary"), SERIES.map((s) => ({
+    label: metricLabel(s.metric), values: samples.map((row) => row[s.key]).filter((v) => v !== null),
+  })), t("a11y.period.samples", { n: samples.length }));
   const body = document.querySelector("#history-table tbody");
   clear(body);
   samples.slice(-20).reverse().forEach((row) => {

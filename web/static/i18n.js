@@ -128,6 +128,20 @@ const I18N = {
     "menu.label": "Menu", "theme.label": "Theme", "theme.auto": "Automatic", "theme.light": "Light", "theme.dark": "Dark",
     "fleet.sort": "Sort by", "fleet.sort.dir": "Order", "fleet.sort.asc": "Ascending", "fleet.sort.desc": "Descending",
     "fleet.details": "Details",
+    // accessibility (issue 16)
+    "a11y.skip": "Skip to content", "a11y.nav": "Main",
+    "a11y.actions": "Actions", "a11y.fleet.caption": "Machines of the fleet; the column buttons sort the list",
+    "a11y.sort.asc": "{column}: sort ascending", "a11y.sort.desc": "{column}: sort descending",
+    "a11y.now.one": "{name} is now {status}", "a11y.now.many": "{n} machines are now {status}",
+    "a11y.silent.one": "{name} went silent", "a11y.silent.many": "{n} machines went silent",
+    "a11y.live.now": "This machine is now {status}", "a11y.title.ok": "All OK",
+    "a11y.title.warn": "{n} warning", "a11y.title.critical": "{n} critical",
+    "a11y.title.expired": "{n} silent", "a11y.chart.heading": "Chart",
+    "a11y.chart.label": "Chart of CPU, memory and disk; its summary in words follows", "a11y.chart.series": "{metric}: now {now} %, between {min} % and {max} % {period}",
+    "a11y.chart.none": "No data to describe.", "a11y.period.samples": "over the last {n} samples",
+    "a11y.period.3600": "over the last hour", "a11y.period.21600": "over the last 6 hours",
+    "a11y.period.86400": "over the last 24 hours", "a11y.period.604800": "over the last 7 days",
+    "a11y.row.action": "{action}: {name}",
   },
   fr: {
     "title.live": "DashFleet · direct", "title.history": "DashFleet · historique",
@@ -253,6 +267,20 @@ const I18N = {
     "menu.label": "Menu", "theme.label": "Thème", "theme.auto": "Automatique", "theme.light": "Clair", "theme.dark": "Sombre",
     "fleet.sort": "Trier par", "fleet.sort.dir": "Ordre", "fleet.sort.asc": "Croissant", "fleet.sort.desc": "Décroissant",
     "fleet.details": "Détails",
+    // accessibility (issue 16)
+    "a11y.skip": "Aller au contenu", "a11y.nav": "Principale",
+    "a11y.actions": "Actions", "a11y.fleet.caption": "Machines du parc ; les boutons des colonnes trient la liste",
+    "a11y.sort.asc": "{column} : trier par ordre croissant", "a11y.sort.desc": "{column} : trier par ordre décroissant",
+    "a11y.now.one": "{name} est maintenant « {status} »", "a11y.now.many": "{n} machines sont maintenant « {status} »",
+    "a11y.silent.one": "{name} ne répond plus", "a11y.silent.many": "{n} machines ne répondent plus",
+    "a11y.live.now": "Cette machine est maintenant « {status} »", "a11y.title.ok": "Tout va bien",
+    "a11y.title.warn": "{n} en alerte", "a11y.title.critical": "{n} en état critique",
+    "a11y.title.expired": "{n} muettes", "a11y.chart.heading": "Graphique",
+    "a11y.chart.label": "Graphique du processeur, de la mémoire et du disque ; son résumé en mots suit", "a11y.chart.series": "{metric} : {now} % maintenant, entre {min} % et {max} % {period}",
+    "a11y.chart.none": "Aucune donnée à décrire.", "a11y.period.samples": "sur les {n} derniers relevés",
+    "a11y.period.3600": "sur la dernière heure", "a11y.period.21600": "sur les 6 dernières heures",
+    "a11y.period.86400": "sur les 24 dernières heures", "a11y.period.604800": "sur les 7 derniers jours",
+    "a11y.row.action": "{action} : {name}",
   },
   es: {
     "title.live": "DashFleet · en directo", "title.history": "DashFleet · historial",
@@ -378,6 +406,20 @@ const I18N = {
     "menu.label": "Menú", "theme.label": "Tema", "theme.auto": "Automático", "theme.light": "Claro", "theme.dark": "Oscuro",
     "fleet.sort": "Ordenar por", "fleet.sort.dir": "Orden", "fleet.sort.asc": "Ascendente", "fleet.sort.desc": "Descendente",
     "fleet.details": "Detalles",
+    // accessibility (issue 16)
+    "a11y.skip": "Saltar al contenido", "a11y.nav": "Principal",
+    "a11y.actions": "Acciones", "a11y.fleet.caption": "Máquinas de la flota; los botones de las columnas ordenan la lista",
+    "a11y.sort.asc": "{column}: ordenar de forma ascendente", "a11y.sort.desc": "{column}: ordenar de forma descendente",
+    "a11y.now.one": "{name} ahora está en «{status}»", "a11y.now.many": "{n} máquinas están ahora en «{status}»",
+    "a11y.silent.one": "{name} se quedó sin señal", "a11y.silent.many": "{n} máquinas se quedaron sin señal",
+    "a11y.live.now": "Esta máquina ahora está en «{status}»", "a11y.title.ok": "Todo bien",
+    "a11y.title.warn": "{n} con aviso", "a11y.title.critical": "{n} en estado crítico",
+    "a11y.title.expired": "{n} sin señal", "a11y.chart.heading": "Gráfico",
+    "a11y.chart.label": "Gráfico de CPU, memoria y disco; a continuación, su resumen en palabras", "a11y.chart.series": "{metric}: ahora {now} %, entre {min} % y {max} % {period}",
+    "a11y.chart.none": "No hay datos que describir.", "a11y.period.samples": "en las últimas {n} muestras",
+    "a11y.period.3600": "en la última hora", "a11y.period.21600": "en las últimas 6 horas",
+    "a11y.period.86400": "en las últimas 24 horas", "a11y.period.604800": "en los últimos 7 días",
+    "a11y.row.action": "{action}: {name}",
   },
   ru: {
     "title.live": "DashFleet · сейчас", "title.history": "DashFleet · история",
@@ -503,6 +545,20 @@ const I18N = {
     "menu.label": "Меню", "theme.label": "Тема", "theme.auto": "Автоматически", "theme.light": "Светлая", "theme.dark": "Тёмная",
     "fleet.sort": "Сортировать по", "fleet.sort.dir": "Порядок", "fleet.sort.asc": "По возрастанию", "fleet.sort.desc": "По убыванию",
     "fleet.details": "Подробнее",
+    // accessibility (issue 16)
+    "a11y.skip": "Перейти к содержимому", "a11y.nav": "Главное меню",
+    "a11y.actions": "Действия", "a11y.fleet.caption": "Машины парка; кнопки в заголовках столбцов сортируют список",
+    "a11y.sort.asc": "{column}: сортировать по возрастанию", "a11y.sort.desc": "{column}: сортировать по убыванию",
+    "a11y.now.one": "{name}: теперь «{status}»", "a11y.now.many": "Машин теперь в состоянии «{status}»: {n}",
+    "a11y.silent.one": "{name}: нет связи", "a11y.silent.many": "Машин без связи: {n}",
+    "a11y.live.now": "Эта машина теперь в состоянии «{status}»", "a11y.title.ok": "Всё в норме",
+    "a11y.title.warn": "Внимание: {n}", "a11y.title.critical": "Критично: {n}",
+    "a11y.title.expired": "Нет связи: {n}", "a11y.chart.heading": "График",
+    "a11y.chart.label": "График процессора, памяти и диска; далее его описание словами", "a11y.chart.series": "{metric}: сейчас {now} %, от {min} % до {max} % {period}",
+    "a11y.chart.none": "Нет данных для описания.", "a11y.period.samples": "за последние {n} замеров",
+    "a11y.period.3600": "за последний час", "a11y.period.21600": "за последние 6 часов",
+    "a11y.period.86400": "за последние 24 часа", "a11y.period.604800": "за последние 7 дней",
+    "a11y.row.action": "{action}: {name}",
   },
 };
 
@@ -540,7 +596,10 @@ function applyI18n(root) {
   scope.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   scope.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   scope.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  scope.querySelectorAll("[data-i18n-aria-label]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel)); });
+  scope.querySelectorAll("[data-i18n-alt]").forEach((el) => { el.alt = t(el.dataset.i18nAlt); });
   document.documentElement.lang = currentLang();
+  document.documentElement.dir = "ltr";  /* en, fr, es, ru: all left to right */
 }
 
 function setLang(lang) {

@@ -24,6 +24,12 @@ function renderLive() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  poll(async () => { lastStatus = await getJSON("/api/status"); renderLive(); }, 2500);
+  let previous = null;  /* the health status of the last refresh: a change is announced, once */
+  poll(async () => {
+    lastStatus = await getJSON("/api/status");
+    renderLive();
+    if (previous && previous !== lastStatus.status) announce(t("a11y.live.now", { status: statusWord(lastStatus.status) }));
+    previous = lastStatus.status;
+  }, 2500);
   document.addEventListener("dashfleet:lang", renderLive);
 });

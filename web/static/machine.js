@@ -24,9 +24,11 @@ function renderMachine() {
   }
   const body = document.querySelector("#facts tbody");
   clear(body);
-  const row = (label, value, labelIsKey) => body.appendChild(el("tr", {}, [
-    el("th", labelIsKey ? { i18n: label } : { text: label, cls: "mono", agent: true }), el("td", { text: value, agent: true }),
-  ]));
+  const row = (label, value, labelIsKey) => {
+    const th = el("th", labelIsKey ? { i18n: label } : { text: label, cls: "mono", agent: true });
+    th.scope = "row";
+    body.appendChild(el("tr", {}, [th, el("td", { text: value, agent: true })]));
+  };
   row("machine.id", m.machine_id, true);
   row("machine.os", m.os || "–", true);
   row("machine.agent", m.agent_version || "–", true);
@@ -49,6 +51,11 @@ function renderChart() {
     data: historyDoc.buckets.filter((b) => s.metric in b.avg).map((b) => ({ x: Date.parse(b.start), y: b.avg[s.metric] })),
   }));
   machineChart.update();
+  const shown = (s) => historyDoc.buckets.filter((b) => s.metric in b.avg);
+  chartSummary(document.getElementById("m-chart-summary"), SERIES.map((s) => ({
+    label: metricLabel(s.metric), values: shown(s).map((b) => b.avg[s.metric]),
+    mins: shown(s).map((b) => b.min[s.metric]), maxs: shown(s).map((b) => b.max[s.metric]),
+  })), t("a11y.period." + range));
   document.getElementById("m-chart-empty").hidden = historyDoc.buckets.length > 0;
 }
 
@@ -91,9 +98,11 @@ document.addEventListener("DOMContentLoaded", () => {
     try { localStorage.setItem("dashfleet.machine.range", range.value); } catch (e) { /* not remembered */ }
     loadHistory().catch(showError);
   });
+  const watch = new StatusWatch();
   poll(async () => {
     machineDoc = await getJSON(base);
     renderMachine();
+    announce(watch.changes([machineDoc]));
     await loadHistory();
     await loadEvents();
   }, 10000);

@@ -120,7 +120,16 @@ function confirmThen(key, params, run) {
   };
   ok.onclick = () => done(true);
   cancel.onclick = () => done(false);
+  // Escape closes the dialog too (the browser's own "cancel"); either way focus goes back to
+  // the button that opened it, or to the page's main region when that button went away
+  const opener = document.activeElement;
+  dialog.addEventListener("close", () => {
+    ok.onclick = null; cancel.onclick = null;
+    const back = opener && opener.isConnected ? opener : document.getElementById("main");
+    if (back) back.focus();
+  }, { once: true });
   dialog.showModal();
+  cancel.focus();  /* the safe choice first: Enter right away does not destroy anything */
 }
 
 /* Base64 of a text's UTF-8 bytes (btoa alone takes only Latin-1). */
@@ -136,11 +145,18 @@ function timeCell(iso, emptyKey) {
   return iso ? el("td", { text: fmtTime(iso), title: iso }) : el("td", { cls: "muted", i18n: emptyKey || "settings.common.never" });
 }
 
-function button(key, cls, onClick) {
+function button(key, cls, onClick, about) {
   const b = el("button", { cls, i18n: key });
   b.type = "button";
   b.addEventListener("click", onClick);
+  if (about !== undefined) named(b, key, about);
   return b;
+}
+
+/* A control in a table row says which row it acts on ("Revoke: agents of Paris"): a screen reader
+   listing the page's buttons would otherwise hear the same "Revoke" for every key. */
+function named(node, key, about) {
+  node.setAttribute("aria-label", t("a11y.row.action", { action: t(key), name: visibleText(about) }));
 }
 
 /* --- your account: password ------------------------------------------------------------------ */
@@ -238,7 +254,7 @@ function renderKeys() {
       cell(key.name || "–", { agent: true }), cell(key.id, { cls: "mono" }), cell(key.scopes.join(", ")),
       timeCell(key.created_at), timeCell(key.last_used_at), timeCell(key.expires_at, "settings.keys.no_expiry"),
       el("td", {}, [button("settings.keys.revoke", "danger small", () => confirmThen(
-        "settings.keys.revoke.confirm", { name: key.name || key.id }, () => revokeKey(key)))]),
+        "settings.keys.revoke.confirm", { name: key.name || key.id }, () => revokeKey(key)), key.name || key.id)]),
     ]);
     row.dataset.keyId = key.id;
     body.appendChild(row);
@@ -289,7 +305,7 @@ function roleSelect(user) {
     select.appendChild(option);
   });
   select.value = user.role;
-  select.setAttribute("aria-label", t("settings.users.role"));
+  named(select, "settings.users.role", user.username);
   select.disabled = user.username === settings.me;  // no admin demotes themselves by a slip
   select.addEventListener("change", async () => {
     try {
@@ -312,7 +328,7 @@ function renderUsers() {
     if (user.server_admin) name.appendChild(el("span", { cls: "tag", i18n: "settings.users.server_admin" }));
     const remove = user.username === settings.me ? el("td") : el("td", {}, [
       button("settings.users.remove", "danger small", () => confirmThen(
-        "settings.users.remove.confirm", { user: user.username }, () => removeUser(user)))]);
+        "settings.users.remove.confirm", { user: user.username }, () => removeUser(user)), user.username)]);
     const row = el("tr", {}, [
       name, el("td", {}, [roleSelect(user)]),
       el("td", { i18n: user.totp ? "settings.users.totp.on" : "settings.users.totp.off" }), timeCell(user.created_at), remove,
@@ -358,7 +374,7 @@ function renderLinks() {
       cell(link.path, { cls: "mono", agent: true }), el("td", { i18n: link.enroll ? "settings.common.yes" : "settings.common.no" }),
       cell(link.created_by || "–", { cls: "mono" }), timeCell(link.created_at), timeCell(link.expires_at),
       el("td", {}, [button("settings.links.revoke", "danger small", () => confirmThen(
-        "settings.links.revoke.confirm", { path: link.path }, () => revokeLink(link)))]),
+        "settings.links.revoke.confirm", { path: link.path }, () => revokeLink(link)), link.path)]),
     ]);
     row.dataset.linkId = link.id;
     body.appendChild(row);
