@@ -10,6 +10,7 @@ blocks the window.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from typing import Any, Callable
 from dashfleet_core.engine import Engine, default_machine_id
 
 log = logging.getLogger(__name__)
+
+
+_UNREAD = object()
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Feed:
         self._seq = 0
         self._queue: queue.Queue[Message] = queue.Queue()
         self._started = False
+        self._status_seen: Any = _UNREAD   # the status file as last read: (inode, size, mtime) or None
 
     def start(self) -> None:
         self.engine.startup()
@@ -58,10 +63,26 @@ class Feed:
             log.exception("collection failed")
             self._queue.put(Message("snapshot", error=exc))
         if self.status_path is not None and self._read_status is not None:
-            try:
-                self._queue.put(Message("agent", self._read_status(self.status_path)))
-            except Exception as exc:  # unreadable or not a status file: shown, not fatal
-                self._queue.put(Message("agent", error=exc))
+            self._check_status(self.status_path, self._read_status)
+
+    def _check_status(self, path: Path, read: Callable[[Path], Any]) -> None:
+        """Read the agent's status file when it changed since the last read (the agent replaces
+        it every interval, the window refreshes more often): a message only when there is news."""
+        try:
+            st = os.stat(path)
+            seen: Any = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            seen = None
+        except OSError:  # let the reader say what is wrong
+            seen = _UNREAD
+        if seen is not _UNREAD and seen == self._status_seen:
+            return
+        try:
+            self._queue.put(Message("agent", read(path)))
+            self._status_seen = seen
+        except Exception as exc:  # unreadable or not a status file: shown, not fatal, read again next time
+            self._queue.put(Message("agent", error=exc))
+            self._status_seen = _UNREAD
 
     def submit(self, kind: str, func: Callable[[], Any]) -> None:
         """Run `func` once on the scheduler's pool; its result (or exception) arrives as `kind`."""
