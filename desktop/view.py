@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 from dashfleet_core.alerting.tracker import step as track
@@ -61,7 +61,7 @@ def clock(moment: datetime) -> str:
     """A time in the machine's own zone, as the person at it reads the clock: the time of day
     for today, the date too for an earlier day."""
     local = moment.astimezone()
-    if local.date() == datetime.now().astimezone().date():
+    if local.date() == date.today():
         return local.strftime("%H:%M:%S")
     return local.strftime("%Y-%m-%d %H:%M")
 
