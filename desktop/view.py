@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 from dashfleet_core.alerting.tracker import step as track
@@ -61,7 +61,7 @@ def clock(moment: datetime) -> str:
     """A time in the machine's own zone, as the person at it reads the clock: the time of day
     for today, the date too for an earlier day."""
     local = moment.astimezone()
-    if local.date() == datetime.now().astimezone().date():
+    if local.date() == date.today():
         return local.strftime("%H:%M:%S")
     return local.strftime("%Y-%m-%d %H:%M")
 
@@ -136,13 +136,15 @@ def reading(report: Report, health: Health, status: str, t: Translator,
 
 @dataclass
 class History:
-    """The snapshots of the last `span` seconds: chart points and the CSV export's records."""
+    """The snapshots of the last `span` seconds: the chart's points, and what the CSV export
+    writes (the window keeps each snapshot's report and health, turned into export records only
+    when an export asks for them)."""
 
     span: float
     samples: deque = field(default_factory=deque)   # (unix time, {key: value})
-    records: deque = field(default_factory=deque)   # (unix time, export record)
+    records: deque = field(default_factory=deque)   # (unix time, what the export writes from)
 
-    def add(self, at: float, metrics: dict[str, float], record: dict[str, Any] | None = None) -> None:
+    def add(self, at: float, metrics: dict[str, float], record: Any = None) -> None:
         self.samples.append((at, {key: metrics[name] for key, name, _c in SERIES if name in metrics}))
         if record is not None:
             self.records.append((at, record))
@@ -150,7 +152,8 @@ class History:
             while queue and queue[0][0] < at - self.span:
                 queue.popleft()
 
-    def export_records(self) -> list[dict[str, Any]]:
+    def export_records(self) -> list[Any]:
+        """What was added with each snapshot still held, oldest first."""
         return [record for _at, record in self.records]
 
 
@@ -158,22 +161,28 @@ def chart_lines(samples: Iterable[tuple[float, dict[str, float]]], span: float, 
                 pad: int = 4, now: float | None = None) -> dict[str, list[float]]:
     """Canvas coordinates `[x0, y0, x1, y1, ...]` per series: time runs left to right over the
     last `span` seconds ending at the newest sample (or `now`), or over the time the samples
-    cover while that is shorter; 0-100 % bottom to top."""
+    cover while that is shorter; 0-100 % bottom to top.
+
+    Recomputed for every refresh over the whole history (the x of every point moves), so kept to
+    plain arithmetic: no rounding (Tk takes the floats as they are)."""
     samples = list(samples)
+    lines: dict[str, list[float]] = {key: [] for key, _n, _c in SERIES}
     if not samples:
-        return {key: [] for key, _n, _c in SERIES}
+        return lines
     end = samples[-1][0] if now is None else now
     # Until the history covers the span, its samples fill the width rather than a corner of it.
     span = min(span, end - samples[0][0]) if end > samples[0][0] else span
     inner_w, inner_h = max(1, width - 2 * pad), max(1, height - 2 * pad)
-    lines: dict[str, list[float]] = {key: [] for key, _n, _c in SERIES}
+    x_per_second = inner_w / span if span > 0 else 0.0
+    right, bottom, y_per_percent = pad + inner_w, pad + inner_h, inner_h / 100
     for at, values in samples:
-        x = pad + inner_w * (1 - (end - at) / span) if span > 0 else pad + inner_w
+        x = right - (end - at) * x_per_second
         if x < pad:
             continue
         for key, value in values.items():
-            y = pad + inner_h * (1 - min(100.0, max(0.0, value)) / 100)
-            lines[key].extend((round(x, 1), round(y, 1)))
+            line = lines[key]
+            line.append(x)
+            line.append(bottom - (100.0 if value > 100 else 0.0 if value < 0 else value) * y_per_percent)
     return lines
 
 
@@ -206,13 +215,21 @@ def agent_rows(doc: dict[str, Any], t: Translator, now: float | None = None) -> 
         rows.append((t("agent.error"), f"{_when(err.get('at'))}: {clean(err['message'], 200)}"))
     updated = _parse(doc.get("updated_at"))
     if updated is not None:
-        age = now - updated.timestamp()
-        interval = doc.get("interval") if isinstance(doc.get("interval"), (int, float)) else 10
         text = clock(updated)
-        if doc.get("running") and age > max(60.0, STALE_INTERVALS * interval):
-            text = t("agent.stale", time=text, age=duration(age, t))
+        stale = stale_at(doc)
+        if stale is not None and now > stale:
+            text = t("agent.stale", time=text, age=duration(now - updated.timestamp(), t))
         rows.append((t("agent.updated"), text))
     return rows
+
+
+def stale_at(doc: dict[str, Any]) -> float | None:
+    """When a running agent's status turns stale if no newer one comes (unix time), else None."""
+    updated = _parse(doc.get("updated_at"))
+    if not doc.get("running") or updated is None:
+        return None
+    interval = doc.get("interval") if isinstance(doc.get("interval"), (int, float)) else 10
+    return updated.timestamp() + max(60.0, STALE_INTERVALS * interval)
 
 
 def _int(value: Any) -> int:

@@ -54,6 +54,7 @@ class DesktopWindow:
         self.last: tuple[Any, Any, str] | None = None   # (report, health, tracked status)
         self.agent_doc: dict | None = None
         self.agent_error: str | None = None
+        self._agent_recheck = 0.0   # when the agent's lines may change without news (unix time)
         self.snapshots = 0
         self._translated: list[tuple[Any, str, str]] = []   # (widget, option, key)
         self._message: dict[str, tuple[str, dict]] = {}     # area -> (key, values) shown there
@@ -267,9 +268,12 @@ class DesktopWindow:
             status = self.tracker.update(report, health)
             self.last = (report, health, status)
             self.snapshots += 1
-            self.history.add(report.collected_at.timestamp(), report.metrics, export_record(report, health))
+            # the export record is built when an export asks for it, not for every snapshot
+            self.history.add(report.collected_at.timestamp(), report.metrics, (report, health))
             self._render_reading()
             self._draw_chart()
+            if time.time() >= self._agent_recheck:  # a running agent falling silent turns stale
+                self._render_agent()
         elif message.kind == "agent":
             self.agent_doc = message.value
             self.agent_error = f"{message.error}" if message.error is not None else None
@@ -312,6 +316,7 @@ class DesktopWindow:
                           font=(FONT, 7))
         self._lines = {key: c.create_line(0, 0, 0, 0, fill=colour, width=2, tags=(key,), state="hidden")
                        for key, _metric, colour in view.SERIES}
+        self._hidden = set(self._lines)   # series with no point yet
 
     def _draw_chart(self) -> None:
         lines = view.chart_lines(self.history.samples, self.history.span, CHART_W, CHART_H)
@@ -321,16 +326,25 @@ class DesktopWindow:
                 points = [points[0] - 1, points[1], points[0] + 1, points[1]]
             if points:
                 self.chart.coords(item, *points)
-                self.chart.itemconfigure(item, state="normal")
+                if key in self._hidden:
+                    self._hidden.discard(key)
+                    self.chart.itemconfigure(item, state="normal")
 
     def _render_agent(self) -> None:
+        now = time.time()
+        # Looked at again with the snapshots: every refresh once stale (its age shows), else when
+        # it would turn stale, and once a minute (a time shown with the date after midnight).
+        self._agent_recheck = now + 60
         if self.agent_error:
             text = self.t("agent.unreadable", error=self.agent_error)
         elif self.agent_doc is None:
             text = self.t("agent.none", path=self.status_path) if self.status_path else ""
         else:
-            text = "\n".join(f"{label}: {value}" for label, value in view.agent_rows(self.agent_doc, self.t))
-        self.agent_label.configure(text=text)
+            text = "\n".join(f"{label}: {value}" for label, value in view.agent_rows(self.agent_doc, self.t, now))
+            stale = view.stale_at(self.agent_doc)
+            if stale is not None:
+                self._agent_recheck = min(self._agent_recheck, max(stale, now))
+        self._set(self.agent_label, text=text)
 
     # --- export -----------------------------------------------------------------------------------
 
@@ -352,7 +366,8 @@ class DesktopWindow:
         if not path:
             return
         try:
-            count = self.exporter.write(path, self.history.export_records())
+            count = self.exporter.write(path, [export_record(report, health)
+                                               for report, health in self.history.export_records()])
         except ExportError as exc:
             self._say("export", "export.failed", path=path, error=str(exc))
             return

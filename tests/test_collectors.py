@@ -8,6 +8,7 @@ import socket
 from collections import namedtuple
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import psutil
 import pytest
@@ -113,6 +114,61 @@ def test_uptime(collectors):
     m = collectors["uptime"].collect().metrics
     assert m["uptime.boot_time"] == psutil.boot_time()
     assert m["uptime.seconds"] > 0
+
+
+def test_uptime_reads_the_boot_time_again_only_every_boot_time_seconds(monkeypatch):
+    from dashfleet_plugins.collectors import uptime
+
+    reads = []
+
+    def boot_time():
+        reads.append(True)
+        return 1_700_000_000.0 + len(reads)  # a clock step moves it
+
+    monkeypatch.setattr(uptime.psutil, "boot_time", boot_time)
+    clock = FakeClock()
+    collector = uptime.UptimeCollector(clock=clock)
+    first = collector.collect().metrics
+    assert first["uptime.boot_time"] == 1_700_000_001.0 and len(reads) == 1
+    clock.now += uptime.BOOT_TIME_SECONDS - 1
+    again = collector.collect().metrics
+    assert again["uptime.boot_time"] == 1_700_000_001.0 and len(reads) == 1
+    assert again["uptime.seconds"] >= first["uptime.seconds"]  # still computed every cycle
+    clock.now += 1
+    assert collector.collect().metrics["uptime.boot_time"] == 1_700_000_002.0 and len(reads) == 2
+
+
+def _fake_procfs(tmp_path, swap_total_kb: int | None, swap_free_kb: int | None):
+    """A copy of this machine's /proc/meminfo and /proc/vmstat with the swap lines given (None:
+    without that line), for psutil.PROCFS_PATH."""
+    lines = [line for line in Path("/proc/meminfo").read_text().splitlines()
+             if not line.startswith(("SwapTotal:", "SwapFree:"))]
+    if swap_total_kb is not None:
+        lines.append(f"SwapTotal:      {swap_total_kb} kB")
+    if swap_free_kb is not None:
+        lines.append(f"SwapFree:       {swap_free_kb} kB")
+    (tmp_path / "meminfo").write_text("\n".join(lines) + "\n")
+    (tmp_path / "vmstat").write_text(Path("/proc/vmstat").read_text())
+    return tmp_path
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/meminfo")
+@pytest.mark.parametrize("total, free", [(8_388_604, 6_291_453), (2_097_148, 2_097_148), (0, 0), (None, None)])
+def test_memory_swap_figures_are_psutils_own(monkeypatch, tmp_path, total, free):
+    """The swap figures read from /proc/meminfo are the ones psutil.swap_memory() gives for the
+    same files (and, without swap lines there, psutil's own fallback)."""
+    import warnings
+
+    from dashfleet_plugins.collectors import memory
+
+    monkeypatch.setattr(psutil, "PROCFS_PATH", str(_fake_procfs(tmp_path, total, free)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # psutil on a copied procfs may warn
+        m = memory.MemoryCollector().collect().metrics
+        expected = psutil.swap_memory()
+    assert m["swap.percent"] == expected.percent and m["swap.used"] == float(expected.used)
+    if total:
+        assert m["swap.used"] == (total - free) * 1024
 
 
 def test_network_rates_count_traffic_since_the_last_cycle(collectors):

@@ -169,6 +169,44 @@ def test_agent_rows_show_delivery_spool_and_errors_cleaned():
     assert "is the agent running?" in stale["Status written"]
     never = dict(view.agent_rows({"running": False}, Translator("es")))
     assert never["Último envío"] == "nunca" and never["Estado"] == "detenido"
+    # when the window must look again without news: a running agent turns stale after
+    # max(60 s, 3 intervals) of silence; a stopped one never does
+    assert view.stale_at(doc) == int(now.timestamp()) + 60
+    assert view.stale_at({**doc, "interval": 30}) == int(now.timestamp()) + 90
+    assert view.stale_at({**doc, "running": False}) is None
+
+
+def test_the_feed_reads_the_agent_status_file_only_when_it_changed(tmp_path):
+    """Every collection looks at the file; a message reaches the window only when there is news
+    (the agent replaces the file every interval, the window refreshes more often)."""
+    from dashfleet_agent.status_file import read, write
+    from dashfleet_core.engine import Engine
+    from dashfleet_desktop.feed import Feed
+
+    settings = settings_from_dict({"plugins": {"enabled": ["uptime"]}})
+    path = tmp_path / "status.json"
+    feed = Feed(Engine(settings, make_plugin_manager(settings, entrypoints=False)), 2, path, read)
+
+    def agent_messages():
+        feed._collect()
+        got = [m for m in feed.drain() if m.kind == "agent"]
+        assert len(got) <= 1
+        return got
+
+    first = agent_messages()
+    assert first and first[0].value is None and first[0].error is None   # no agent: said once
+    assert agent_messages() == []
+    doc = {"version": 1, "running": True, "spool_depth": 3}
+    write(path, doc)
+    assert [m.value for m in agent_messages()] == [doc]
+    assert agent_messages() == []
+    write(path, {**doc, "spool_depth": 0})                                # the agent's next write
+    assert [m.value["spool_depth"] for m in agent_messages()] == [0]
+    path.write_text("not json")
+    for _ in range(2):                                                    # an error is read again
+        assert "not JSON" in str(agent_messages()[0].error)
+    path.unlink()
+    assert [m.value for m in agent_messages()] == [None]
 
 
 def test_status_file_defaults_per_platform(tmp_path):
