@@ -5,7 +5,6 @@ viewer, and a viewer with two-factor authentication (for the login's second step
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import pyotp
 
 from dashfleet_core.config import load_settings
 from dashfleet_core.fleet import Fleet
-from dashfleet_web.app import create_app
 
 from test_web_browser import _seed
+from conftest import serving
 
 PASSWORD = "accessibility test passphrase"
 SESSION_COOKIE = "dashfleet_session"
@@ -25,8 +24,6 @@ SESSION_COOKIE = "dashfleet_session"
 def a11y_server(folder: Path, seed=_seed, overrides: dict | None = None):
     """`(base_url, fleet)` of a live server whose fleet `seed` filled, with its people: root (server
     admin), vera (viewer) and tess (viewer with two-factor)."""
-    from werkzeug.serving import make_server
-
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{folder}/dashfleet.db", "server.data_dir": str(folder),
         "server.token": "a11y-test-token", "server.report_self": False, "server.public_read": False,
@@ -40,16 +37,8 @@ def a11y_server(folder: Path, seed=_seed, overrides: dict | None = None):
     secret = accounts.second_factor.begin("tess")["secret"]
     accounts.second_factor.confirm("tess", pyotp.TOTP(secret).now())
     accounts.keys.create("default", name="agents of the Paris office", scopes=["report"])
-    app = create_app(fleet=fleet, start=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", fleet
-    finally:
-        server.shutdown()
-        thread.join(5)
-        fleet.stop()
+    with serving(fleet) as base:
+        yield base, fleet
 
 
 def new_context(browser, base: str, fleet, user: str | None, **options):

@@ -3,6 +3,7 @@ receiver, Chromium). Area-specific fixtures live in the test module that uses th
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -46,6 +47,26 @@ def wait_for_http(url: str, proc, seconds: float = 60, what: str = "the server")
         except requests.RequestException:
             assert time.monotonic() < deadline, f"{what} did not answer {url} within {seconds:g} s"
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def serving(fleet):
+    """The web app of `fleet` served by werkzeug (threaded) on a free port of 127.0.0.1, as its base
+    URL; the server is shut down and the fleet stopped afterwards."""
+    from werkzeug.serving import make_server
+
+    from dashfleet_web.app import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(fleet=fleet, start=False), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+        fleet.stop()
 
 
 def dashfleet_cmd() -> list[str]:

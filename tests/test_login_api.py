@@ -7,7 +7,6 @@ API, the users of an organisation, the first-admin setup link, and the audit row
 from __future__ import annotations
 
 import re
-import threading
 import time
 from contextlib import contextmanager
 
@@ -17,7 +16,7 @@ import requests
 
 from dashfleet_core.config import load_settings
 from dashfleet_core.fleet import Fleet
-from dashfleet_web.app import create_app
+from conftest import serving
 
 PASSWORD = "correct horse battery"
 OTHER_PASSWORD = "staple gun and a kettle"
@@ -25,23 +24,13 @@ OTHER_PASSWORD = "staple gun and a kettle"
 
 @contextmanager
 def running(tmp_path, **overrides):
-    from werkzeug.serving import make_server
-
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{tmp_path}/dashfleet.db", "server.data_dir": str(tmp_path),
         "server.report_self": False, "server.public_read": False, "server.token": "login-test-fleet-token",
         **overrides})
     fleet = Fleet(settings)
-    app = create_app(fleet=fleet, start=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", fleet
-    finally:
-        server.shutdown()
-        thread.join(5)
-        fleet.stop()
+    with serving(fleet) as base:
+        yield base, fleet
 
 
 @pytest.fixture

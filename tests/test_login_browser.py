@@ -6,7 +6,6 @@ recovery code. Every form works by plain posts; the pages log no console error."
 
 from __future__ import annotations
 
-import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,7 +16,7 @@ import pytest
 from dashfleet_core.config import load_settings
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.models import Report, utcnow
-from dashfleet_web.app import create_app
+from conftest import serving as serving_fleet
 
 PASSWORD = "correct horse battery"
 VIEWPORT = {"width": 1280, "height": 860}
@@ -27,24 +26,14 @@ EXPECTED_STATUS = "Failed to load resource: the server responded with a status o
 
 @contextmanager
 def serving(tmp_path, seed=None):
-    from werkzeug.serving import make_server
-
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{tmp_path}/dashfleet.db", "server.data_dir": str(tmp_path),
         "server.token": "login-browser-token", "server.report_self": False, "server.public_read": False})
     fleet = Fleet(settings)
     if seed:
         seed(fleet)
-    app = create_app(fleet=fleet, start=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", fleet
-    finally:
-        server.shutdown()
-        thread.join(5)
-        fleet.stop()
+    with serving_fleet(fleet) as base:
+        yield base, fleet
 
 
 def _report(fleet, machine_id: str, org: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,8 @@ import requests
 
 from dashfleet_core.config import load_settings
 from dashfleet_core.fleet import Fleet
-from dashfleet_web.app import create_app
 
-from conftest import REPO
+from conftest import REPO, serving
 
 PASSWORD = "browser settings passphrase"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -33,8 +31,6 @@ KEY = re.compile(r"^dfk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A live server and its fleet: `(base_url, fleet)`."""
-    from werkzeug.serving import make_server
-
     tmp = tmp_path_factory.mktemp("settings-browser")
     (tmp / "dist").mkdir()
     (tmp / "dist" / "fleet_agent.exe").write_bytes(b"MZ agent build " * 64)
@@ -43,14 +39,8 @@ def server(tmp_path_factory):
         "server.token": "settings-browser-test", "server.report_self": False, "server.public_read": False,
         "server.downloads_dir": str(tmp / "dist"), "agent.machine_id": "dashfleet-server"})
     fleet = Fleet(settings)
-    app = create_app(fleet=fleet, start=False)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", fleet
-    httpd.shutdown()
-    thread.join(5)
-    fleet.stop()
+    with serving(fleet) as base:
+        yield base, fleet
 
 
 @pytest.fixture

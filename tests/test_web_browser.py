@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,9 +15,8 @@ import pytest
 from dashfleet_core.config import load_settings
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.models import Event, Report, utcnow
-from dashfleet_web.app import create_app
 
-from conftest import REPO
+from conftest import REPO, serving
 
 XSS = "<img src=x onerror=alert(1)>"
 SHOTS = REPO / "docs" / "screenshots"
@@ -63,8 +61,6 @@ def _seed(fleet: Fleet) -> None:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    from werkzeug.serving import make_server
-
     tmp = tmp_path_factory.mktemp("web-browser")
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{tmp}/dashfleet.db", "server.data_dir": str(tmp),
@@ -72,14 +68,8 @@ def live_server(tmp_path_factory):
         "agent.machine_id": "dashfleet-server"})
     fleet = Fleet(settings)
     _seed(fleet)
-    app = create_app(fleet=fleet, start=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    fleet.stop()
+    with serving(fleet) as base:
+        yield base
 
 
 @pytest.fixture

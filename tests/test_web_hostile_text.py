@@ -4,7 +4,6 @@ cannot reverse what surrounds it, and control and bidi characters show as visibl
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from dashfleet_core.config import load_settings
 from dashfleet_core.fleet import Fleet
 from dashfleet_core.models import Event, Finding, Health, Report, utcnow
-from dashfleet_web.app import create_app
 from test_web_browser import page  # noqa: F401  (the fixture: a fresh context that fails on console errors)
+from conftest import serving
 
 HOST = "\u202eexe.txt\x1b[2J"
 HOST_SHOWN = "<U+202E>exe.txt\u241b[2J"
@@ -26,8 +25,6 @@ HIDDEN = ["\x1b", "\x00", "\r", "\x07", "\u202e", "\u2066"]
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    from werkzeug.serving import make_server
-
     tmp = tmp_path_factory.mktemp("web-hostile")
     settings = load_settings(None, env={}, overrides={
         "storage.url": f"sqlite:///{tmp}/dashfleet.db", "server.data_dir": str(tmp),
@@ -45,14 +42,8 @@ def live_server(tmp_path_factory):
     fleet.storage.save_reports([(report, health)], received_at=now)
     fleet.storage.add_event(Event(machine_id="hostile", kind="status_changed", previous="ok", status="warn",
                                   score=70, message=FINDING, at=now))
-    app = create_app(fleet=fleet, start=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    fleet.stop()
+    with serving(fleet) as base:
+        yield base
 
 
 def isolated(locator) -> bool:
