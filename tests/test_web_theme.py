@@ -10,6 +10,7 @@ import math
 import re
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,16 @@ def test_charts_take_the_theme_colours_and_follow_the_page_width(browse):
     pg.set_viewport_size({"width": 390, "height": 844})
     pg.wait_for_function("() => Chart.getChart('history-chart').width < 390")
     expect(pg.locator("#history-chart")).to_be_visible()
+
+
+def test_browsers_without_light_dark_get_the_light_value_of_every_colour():
+    """The `@supports not (color: light-dark(...))` block of style.css names every colour of the
+    palette with the light value of its pair: one missing or out of step would leave an old browser
+    (Safari before 17.5) with an invalid colour, e.g. no background under the header's white text."""
+    css = (Path(__file__).resolve().parent.parent / "web" / "static" / "style.css").read_text()
+    palette = css[css.index(":root {"):css.index("}", css.index(":root {"))]
+    light = dict((name, first) for name, first, _dark in
+                 re.findall(r"(--[\w-]+): light-dark\((#[0-9a-fA-F]+), (#[0-9a-fA-F]+)\)", palette))
+    start = css.index("@supports not (color: light-dark(")
+    fallback = css[start:css.index("}", start)]
+    assert light and dict(re.findall(r"(--[\w-]+): (#[0-9a-fA-F]+);", fallback)) == light
